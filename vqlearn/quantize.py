@@ -1,0 +1,526 @@
+"""Vector quantizers, codebook statistics and anti-collapse tools.
+
+The VQ bottleneck replaces each encoder vector ``z_e`` with its nearest
+codebook entry ``e_k`` (van den Oord et al. 2017, eq. 1-3):
+
+    k = argmin_j ||z_e - e_j||^2,      z_q = e_k
+    L = ||sg[z_e] - e_k||^2  +  beta * ||z_e - sg[e_k]||^2
+        (codebook term)          (commitment term)
+
+and copies the decoder's gradient straight through the non-differentiable
+``argmin`` (:func:`straight_through`).
+
+Two codebooks are provided:
+
+* :class:`VectorQuantizer` -- learned by gradient descent, with the semantics
+  of taming-transformers' ``VectorQuantizer2`` (``legacy``, ``remap``,
+  ``sane_index_shape``, ``get_codebook_entry``) plus l2-normalised codes and a
+  low-dimensional lookup space (Yu et al. 2022, "ViT-VQGAN").
+* :class:`EMAVectorQuantizer` -- updated by exponential moving averages of the
+  assigned encoder vectors (VQ-VAE paper, appendix A.1; used by VQ-VAE-2), with
+  rosinality/vq-vae-2-pytorch's buffer names ``embed``, ``cluster_size``,
+  ``embed_avg`` so its checkpoints load.
+
+Distances and EMA updates always run in float32, also under autocast.
+
+Book: chapter "Vector quantization and the straight-through estimator",
+chapter "Codebook and commitment losses".
+"""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+from typing import NamedTuple
+
+import numpy as np
+import torch
+import torch.distributed as dist
+import torch.nn as nn
+import torch.nn.functional as F
+from einops import rearrange
+
+UNKNOWN_INDEX_CHOICES = ("random", "extra")
+
+
+class Quantized(NamedTuple):
+    """What a quantizer returns.
+
+    z_q: ``(B, C, h, w)`` quantized latents; in training their gradient flows
+        straight through to the encoder output.
+    loss: scalar codebook + commitment loss (commitment only for EMA codebooks).
+    indices: ``(B, h, w)`` LongTensor of code indices (``(B*h*w,)`` for a
+        :class:`VectorQuantizer` built with ``sane_index_shape=False``).
+    perplexity: scalar, ``exp(entropy)`` of this batch's code histogram.
+    """
+
+    z_q: torch.Tensor
+    loss: torch.Tensor
+    indices: torch.Tensor
+    perplexity: torch.Tensor
+
+
+def _distributed() -> bool:
+    return dist.is_available() and dist.is_initialized()
+
+
+@contextmanager
+def full_precision(device_type: str):
+    """Turn autocast off for the enclosed block, so the math runs in float32."""
+    with torch.autocast(device_type=device_type, enabled=False):
+        yield
+
+
+def nearest_code(z: torch.Tensor, codebook: torch.Tensor) -> torch.Tensor:
+    """Index of the nearest codebook row for each row of ``z``, in float32.
+
+    ``z: (N, D)``, ``codebook: (K, D) -> (N,)`` LongTensor. Uses the expanded
+    square ``||z||^2 + ||e||^2 - 2 z.e`` (one matmul, no ``(N, K, D)`` tensor);
+    ``torch.cdist`` gives the same indices up to float rounding ties.
+    """
+    with full_precision(z.device.type):
+        z = z.float()
+        codebook = codebook.float()
+        distances = torch.addmm(
+            z.pow(2).sum(1, keepdim=True) + codebook.pow(2).sum(1)[None, :],  # (N, K)
+            z,
+            codebook.t(),
+            beta=1.0,
+            alpha=-2.0,
+        )
+        return distances.argmin(dim=1)
+
+
+def straight_through(z: torch.Tensor, z_q: torch.Tensor) -> torch.Tensor:
+    """Straight-through estimator: the value of ``z_q`` with the gradient of ``z``.
+
+    ``z + (z_q - z).detach()``: forward it equals ``z_q``; backward the
+    upstream gradient reaches ``z`` unchanged (the Jacobian is the identity).
+    """
+    return z + (z_q - z).detach()
+
+
+def vq_loss(z: torch.Tensor, z_q: torch.Tensor, beta: float, legacy: bool = False) -> torch.Tensor:
+    """Codebook + commitment loss of the VQ-VAE paper, eq. 3 (mean over elements).
+
+    ``legacy=False`` (correct): ``mean((sg[z] - z_q)^2) + beta * mean((z - sg[z_q])^2)``
+    -- the codebook moves towards the encoder at full rate and the encoder is
+    held to its code with weight beta.
+
+    ``legacy=True`` reproduces taming-transformers' ``VectorQuantizer2`` default,
+    where a bug put beta on the *codebook* term instead:
+    ``mean((z - sg[z_q])^2) + beta * mean((sg[z] - z_q)^2)``.
+
+    Both forms have the same *value*, ``(1 + beta) * mse(z, z_q)``; only the
+    gradients differ: the encoder gets ``2 (z - z_q) / n`` under legacy and
+    ``2 beta (z - z_q) / n`` in the correct form, the codebook the reverse.
+    """
+    commitment = torch.mean((z - z_q.detach()) ** 2)
+    codebook = torch.mean((z.detach() - z_q) ** 2)
+    if legacy:
+        return commitment + beta * codebook
+    return codebook + beta * commitment
+
+
+def batch_perplexity(indices: torch.Tensor, num_codes: int) -> torch.Tensor:
+    """``exp(entropy)`` of the histogram of ``indices`` (any shape): 1 if one code
+    is used, ``num_codes`` if all are used equally."""
+    counts = torch.bincount(indices.reshape(-1), minlength=num_codes).float()
+    probs = counts / counts.sum().clamp(min=1)
+    return torch.exp(-(probs * torch.log(probs + 1e-10)).sum())
+
+
+def check_indices(indices: torch.Tensor, num_codes: int, name: str = "codes") -> None:
+    """Raise a ``ValueError`` naming ``name`` unless ``indices`` are integers in ``[0, num_codes)``."""
+    if indices.dtype not in (torch.int64, torch.int32, torch.int16, torch.uint8):
+        raise ValueError(f"`{name}` must be an integer tensor of code indices, got dtype {indices.dtype}")
+    if indices.numel() and (indices.min() < 0 or indices.max() >= num_codes):
+        raise ValueError(
+            f"`{name}` must lie in [0, {num_codes - 1}] for a codebook of {num_codes} codes, "
+            f"got values in [{int(indices.min())}, {int(indices.max())}]"
+        )
+
+
+class VectorQuantizer(nn.Module):
+    """Codebook learned by gradient descent (taming's ``VectorQuantizer2`` semantics).
+
+    Args:
+        n_e: number of codes K.
+        e_dim: channels D of the latents it quantizes.
+        beta: commitment weight (0.25 in every paper of this family).
+        legacy: ``True`` reproduces taming's beta-on-the-codebook-term bug (its
+            default, and what its checkpoints were trained with); ``False`` (our
+            default) is the paper's loss. See :func:`vq_loss`.
+        remap: path to a ``.npy`` file of the code indices in use. Indices are then
+            reported in the compact range ``[0, len(used))`` (+1 with ``extra``).
+        unknown_index: what a code outside ``used`` maps to: ``"random"`` (a random
+            used index), ``"extra"`` (one extra index ``len(used)``) or an int.
+        sane_index_shape: return indices as ``(B, h, w)`` instead of ``(B*h*w,)``.
+        l2_normalize: compare l2-normalised latents and codes (cosine similarity),
+            a remedy for codebook collapse from ViT-VQGAN.
+        lookup_dim: if set, project latents to this many channels before the
+            lookup (1x1 convs ``project_in``/``project_out``); the codebook lives in
+            that low-dimensional space (ViT-VQGAN's factorised codes).
+
+    ``forward: (B, e_dim, h, w) -> Quantized``.
+    """
+
+    def __init__(
+        self,
+        n_e: int,
+        e_dim: int,
+        beta: float = 0.25,
+        legacy: bool = False,
+        remap: str | None = None,
+        unknown_index: str | int = "random",
+        sane_index_shape: bool = True,
+        l2_normalize: bool = False,
+        lookup_dim: int | None = None,
+    ):
+        super().__init__()
+        self.n_e = n_e
+        self.e_dim = e_dim
+        self.beta = beta
+        self.legacy = legacy
+        self.sane_index_shape = sane_index_shape
+        self.l2_normalize = l2_normalize
+        self.lookup_dim = lookup_dim
+        code_dim = lookup_dim or e_dim
+        if lookup_dim is not None:
+            self.project_in = nn.Conv2d(e_dim, lookup_dim, kernel_size=1)
+            self.project_out = nn.Conv2d(lookup_dim, e_dim, kernel_size=1)
+
+        self.embedding = nn.Embedding(n_e, code_dim)
+        self.embedding.weight.data.uniform_(-1.0 / n_e, 1.0 / n_e)
+
+        self.remap = remap
+        if remap is not None:
+            used = torch.as_tensor(np.load(remap)).long()
+            check_indices(used, n_e, name=f"remap file {remap}")
+            self.register_buffer("used", used)
+            self.re_embed = len(used)
+            if unknown_index == "extra":
+                unknown_index = self.re_embed
+                self.re_embed += 1
+            elif unknown_index != "random" and not isinstance(unknown_index, int):
+                raise ValueError(f"unknown_index must be 'random', 'extra' or an int, got {unknown_index!r}")
+            self.unknown_index = unknown_index
+        else:
+            self.re_embed = n_e
+
+    @property
+    def num_codes(self) -> int:
+        """How many distinct indices ``forward`` can report (K, or the remapped count)."""
+        return self.re_embed
+
+    @property
+    def codebook(self) -> torch.Tensor:
+        """``(K, code_dim)`` codebook in the lookup space (normalised if ``l2_normalize``)."""
+        weight = self.embedding.weight
+        return F.normalize(weight, dim=1) if self.l2_normalize else weight
+
+    def to_lookup_space(self, z: torch.Tensor) -> torch.Tensor:
+        """``(B, e_dim, h, w) -> (B*h*w, code_dim)``: the vectors the codebook is compared with."""
+        if self.lookup_dim is not None:
+            z = self.project_in(z)
+        z = rearrange(z, "b c h w -> (b h w) c")
+        return F.normalize(z, dim=1) if self.l2_normalize else z
+
+    def replace_codes(self, which: torch.Tensor, vectors: torch.Tensor) -> None:
+        """Overwrite codes ``which`` (LongTensor ``(n,)``) with ``vectors (n, code_dim)``."""
+        with torch.no_grad():
+            self.embedding.weight[which] = vectors.to(self.embedding.weight.dtype)
+
+    def forward(self, z: torch.Tensor) -> Quantized:
+        b, _, h, w = z.shape
+        z_flat = self.to_lookup_space(z)  # (N, code_dim)
+        with full_precision(z.device.type):
+            z_flat = z_flat.float()
+            indices = nearest_code(z_flat, self.codebook)  # (N,)
+            z_q = self.codebook.float()[indices]  # (N, code_dim)
+            loss = vq_loss(z_flat, z_q, self.beta, self.legacy)
+            z_q = straight_through(z_flat, z_q)
+        z_q = rearrange(z_q, "(b h w) c -> b c h w", b=b, h=h, w=w)
+        if self.lookup_dim is not None:
+            z_q = self.project_out(z_q)
+        perplexity = batch_perplexity(indices, self.n_e)
+        if self.remap is not None:
+            indices = self.remap_to_used(indices)
+        indices = indices.view(b, h, w) if self.sane_index_shape else indices
+        return Quantized(z_q, loss, indices, perplexity)
+
+    def remap_to_used(self, indices: torch.Tensor) -> torch.Tensor:
+        """Full indices ``[0, n_e)`` -> compact indices ``[0, re_embed)``."""
+        lookup = torch.full((self.n_e,), -1, dtype=torch.long, device=indices.device)
+        lookup[self.used] = torch.arange(len(self.used), device=indices.device)
+        compact = lookup[indices]
+        unknown = compact < 0
+        if self.unknown_index == "random":
+            compact[unknown] = torch.randint(0, self.re_embed, (int(unknown.sum()),), device=indices.device)
+        else:
+            compact[unknown] = self.unknown_index
+        return compact
+
+    def unmap_to_all(self, indices: torch.Tensor) -> torch.Tensor:
+        """Compact indices -> full indices; the extra "unknown" index maps to ``used[0]``."""
+        indices = torch.where(indices >= len(self.used), torch.zeros_like(indices), indices)
+        return self.used[indices]
+
+    def lookup(self, indices: torch.Tensor) -> torch.Tensor:
+        """Codes to latents: ``(B, h, w)`` LongTensor -> ``(B, e_dim, h, w)``."""
+        check_indices(indices, self.num_codes)
+        if self.remap is not None:
+            indices = self.unmap_to_all(indices)
+        z_q = rearrange(self.codebook[indices], "b h w c -> b c h w")
+        return self.project_out(z_q) if self.lookup_dim is not None else z_q
+
+    def get_codebook_entry(self, indices: torch.Tensor, shape: tuple[int, int, int, int] | None) -> torch.Tensor:
+        """taming's signature: flat ``indices`` and ``shape=(B, h, w, C)`` -> ``(B, C, h, w)``.
+
+        With ``shape=None`` returns the ``(N, code_dim)`` code vectors unreshaped.
+        """
+        if shape is None:
+            check_indices(indices, self.num_codes)
+            full = self.unmap_to_all(indices) if self.remap is not None else indices
+            return self.codebook[full]
+        b, h, w, _ = shape
+        return self.lookup(indices.reshape(b, h, w))
+
+
+class EMAVectorQuantizer(nn.Module):
+    """Codebook updated by exponential moving averages (VQ-VAE appendix A.1, VQ-VAE-2).
+
+    Per code k, with ``n_k`` the number of vectors assigned in the batch and
+    ``s_k`` their sum:
+
+        N_k <- decay * N_k + (1 - decay) * n_k          (``cluster_size``)
+        m_k <- decay * m_k + (1 - decay) * s_k          (``embed_avg``)
+        e_k <- m_k / N~_k,   N~_k = (N_k + eps) / (sum N + K eps) * sum N
+
+    The Laplace-smoothed ``N~_k`` keeps a code that is never chosen from
+    dividing by zero. Only the commitment term ``beta * ||z - sg[e]||^2``
+    remains in the loss. The update runs in training mode with gradients
+    enabled, so ``tokenize`` (``no_grad``) never moves the codebook. Under
+    DistributedDataParallel ``n_k`` and ``s_k`` are
+    summed over all ranks, so every rank keeps the same codebook.
+
+    Buffer names and the ``(dim, n_embed)`` layout of ``embed`` are
+    rosinality/vq-vae-2-pytorch's, so its checkpoints load.
+
+    ``forward: (B, dim, h, w) -> Quantized`` with ``(B, h, w)`` indices.
+    """
+
+    def __init__(self, dim: int, n_embed: int, decay: float = 0.99, eps: float = 1e-5, beta: float = 0.25):
+        super().__init__()
+        self.dim = dim
+        self.n_embed = n_embed
+        self.decay = decay
+        self.eps = eps
+        self.beta = beta
+        embed = torch.randn(dim, n_embed)
+        self.register_buffer("embed", embed)
+        self.register_buffer("cluster_size", torch.zeros(n_embed))
+        self.register_buffer("embed_avg", embed.clone())
+
+    @property
+    def num_codes(self) -> int:
+        return self.n_embed
+
+    @property
+    def codebook(self) -> torch.Tensor:
+        """``(K, dim)`` view of the codebook."""
+        return self.embed.t()
+
+    def to_lookup_space(self, z: torch.Tensor) -> torch.Tensor:
+        """``(B, dim, h, w) -> (B*h*w, dim)``."""
+        return rearrange(z, "b c h w -> (b h w) c")
+
+    def replace_codes(self, which: torch.Tensor, vectors: torch.Tensor) -> None:
+        """Overwrite codes ``which`` with ``vectors (n, dim)`` and restart their averages
+        as if each had been chosen once by that vector."""
+        with torch.no_grad():
+            vectors = vectors.to(self.embed.dtype).t()
+            self.embed[:, which] = vectors
+            self.embed_avg[:, which] = vectors
+            self.cluster_size[which] = 1.0
+
+    @torch.no_grad()
+    def ema_update(self, z_flat: torch.Tensor, indices: torch.Tensor) -> None:
+        """One EMA step from ``z_flat (N, dim)`` float32 assigned to ``indices (N,)``."""
+        onehot = F.one_hot(indices, self.n_embed).type(z_flat.dtype)  # (N, K)
+        counts = onehot.sum(0)  # (K,)   n_k
+        sums = z_flat.t() @ onehot  # (dim, K)   s_k
+        if _distributed():
+            dist.all_reduce(counts)
+            dist.all_reduce(sums)
+        self.cluster_size.mul_(self.decay).add_(counts, alpha=1 - self.decay)
+        self.embed_avg.mul_(self.decay).add_(sums, alpha=1 - self.decay)
+        total = self.cluster_size.sum()
+        smoothed = (self.cluster_size + self.eps) / (total + self.n_embed * self.eps) * total
+        self.embed.copy_(self.embed_avg / smoothed[None, :])
+
+    def forward(self, z: torch.Tensor) -> Quantized:
+        b, _, h, w = z.shape
+        with full_precision(z.device.type):
+            z_flat = self.to_lookup_space(z).float()
+            indices = nearest_code(z_flat, self.codebook)
+            if self.training and torch.is_grad_enabled():
+                self.ema_update(z_flat.detach(), indices)
+            z_q = self.codebook[indices]  # (N, dim), no gradient: a buffer
+            loss = self.beta * torch.mean((z_flat - z_q) ** 2)
+            z_q = straight_through(z_flat, z_q)
+        z_q = rearrange(z_q, "(b h w) c -> b c h w", b=b, h=h, w=w)
+        perplexity = batch_perplexity(indices, self.n_embed)
+        return Quantized(z_q, loss, indices.view(b, h, w), perplexity)
+
+    def lookup(self, indices: torch.Tensor) -> torch.Tensor:
+        """Codes to latents: ``(B, h, w)`` LongTensor -> ``(B, dim, h, w)``."""
+        check_indices(indices, self.n_embed)
+        return rearrange(self.codebook[indices], "b h w c -> b c h w")
+
+
+QUANTIZER_KINDS = ("vq", "ema")
+
+
+def make_quantizer(kind: str, num_codes: int, dim: int, beta: float = 0.25, **options) -> nn.Module:
+    """The codebook every model family builds its bottleneck from.
+
+    ``kind="vq"``: :class:`VectorQuantizer` (options: ``legacy``, ``l2_normalize``,
+    ``lookup_dim``, ``remap``, ...); ``kind="ema"``: :class:`EMAVectorQuantizer`
+    (options: ``decay``, ``eps``).
+    """
+    if kind == "vq":
+        return VectorQuantizer(num_codes, dim, beta=beta, **options)
+    if kind == "ema":
+        return EMAVectorQuantizer(dim, num_codes, beta=beta, **options)
+    raise ValueError(f"quantizer must be one of {QUANTIZER_KINDS}, got {kind!r}")
+
+
+# ---------------------------------------------------------------------------
+# Codebook statistics over a whole pass
+# ---------------------------------------------------------------------------
+
+
+class CodebookUsage:
+    """Histogram of code indices accumulated over many batches.
+
+    ``update(indices)`` after each batch; then ``fraction_used`` (distinct codes
+    seen / K) and ``perplexity`` describe the whole pass, not one batch --
+    per-batch numbers understate usage when a batch holds fewer vectors than K.
+    Under DDP call :meth:`all_reduce` before reading.
+    """
+
+    def __init__(self, num_codes: int):
+        self.num_codes = num_codes
+        self.counts = torch.zeros(num_codes, dtype=torch.long)
+
+    def update(self, indices: torch.Tensor) -> None:
+        self.counts += torch.bincount(indices.reshape(-1).cpu(), minlength=self.num_codes)
+
+    def reset(self) -> None:
+        self.counts.zero_()
+
+    def all_reduce(self) -> None:
+        if _distributed():
+            device = "cuda" if dist.get_backend() == "nccl" else "cpu"
+            counts = self.counts.to(device)
+            dist.all_reduce(counts)
+            self.counts = counts.cpu()
+
+    @property
+    def codes_used(self) -> int:
+        return int((self.counts > 0).sum())
+
+    @property
+    def fraction_used(self) -> float:
+        return self.codes_used / self.num_codes
+
+    @property
+    def perplexity(self) -> float:
+        probs = self.counts.double() / max(int(self.counts.sum()), 1)
+        return float(torch.exp(-(probs * torch.log(probs + 1e-12)).sum()))
+
+
+# ---------------------------------------------------------------------------
+# Anti-collapse tools (work with any quantizer above, inside any model)
+# ---------------------------------------------------------------------------
+
+
+def _broadcast_from_rank0(tensor: torch.Tensor) -> torch.Tensor:
+    if _distributed():
+        dist.broadcast(tensor, src=0)
+    return tensor
+
+
+def kmeans(vectors: torch.Tensor, k: int, iters: int = 10, generator: torch.Generator | None = None) -> torch.Tensor:
+    """Lloyd's k-means: ``vectors (N, D) -> centers (k, D)``, float32.
+
+    Starts from k distinct random vectors (needs ``N >= k``); an empty cluster
+    keeps its previous center.
+    """
+    vectors = vectors.float()
+    if len(vectors) < k:
+        raise ValueError(f"k-means needs at least k={k} vectors to start from, got {len(vectors)}; pass more data")
+    centers = vectors[torch.randperm(len(vectors), generator=generator)[:k]].clone()
+    for _ in range(iters):
+        assign = nearest_code(vectors, centers)
+        sums = torch.zeros_like(centers).index_add_(0, assign, vectors)
+        counts = torch.bincount(assign, minlength=k).float()
+        nonempty = counts > 0
+        centers[nonempty] = sums[nonempty] / counts[nonempty, None]
+    return centers
+
+
+@torch.no_grad()
+def init_codebook_from_data(
+    quantizer: VectorQuantizer | EMAVectorQuantizer,
+    z: torch.Tensor,
+    method: str = "kmeans",
+    iters: int = 10,
+    generator: torch.Generator | None = None,
+) -> None:
+    """Initialise every code from encoder outputs ``z (B, C, h, w)``.
+
+    ``method="samples"`` copies K random encoder vectors; ``"kmeans"`` runs k-means
+    on them (Lancucki et al. 2020). Codes then start where the data is, so none
+    begins dead. Under DDP rank 0's result is broadcast.
+    """
+    if method not in ("kmeans", "samples"):
+        raise ValueError(f"method must be 'kmeans' or 'samples', got {method!r}")
+    vectors = quantizer.to_lookup_space(z).float()
+    k = quantizer.codebook.shape[0]
+    if len(vectors) < k:
+        raise ValueError(
+            f"init_codebook_from_data needs at least K={k} encoder vectors, got {len(vectors)} "
+            f"(from z of shape {tuple(z.shape)}); pass a larger batch"
+        )
+    if method == "samples":
+        centers = vectors[torch.randperm(len(vectors), generator=generator)[:k]]
+    else:
+        centers = kmeans(vectors, k, iters, generator)
+    centers = _broadcast_from_rank0(centers.to(quantizer.codebook.device).contiguous())
+    quantizer.replace_codes(torch.arange(k, device=centers.device), centers)
+
+
+@torch.no_grad()
+def restart_dead_codes(
+    quantizer: VectorQuantizer | EMAVectorQuantizer,
+    z: torch.Tensor,
+    counts: torch.Tensor,
+    min_count: int = 1,
+    generator: torch.Generator | None = None,
+) -> int:
+    """Move codes used fewer than ``min_count`` times onto random encoder vectors.
+
+    ``z: (B, C, h, w)`` a recent batch of encoder outputs, ``counts: (K,)`` how
+    often each code was chosen since the last restart (e.g. ``CodebookUsage.counts``,
+    summed over ranks). Returns the number of codes restarted. Under DDP rank 0's
+    choice of replacement vectors is broadcast, so codebooks stay identical.
+    """
+    dead = torch.nonzero(counts < min_count).flatten()
+    if len(dead) == 0:
+        return 0
+    vectors = quantizer.to_lookup_space(z).float()
+    picks = torch.randint(0, len(vectors), (len(dead),), generator=generator)
+    replacement = _broadcast_from_rank0(vectors[picks.to(vectors.device)].contiguous())
+    quantizer.replace_codes(dead.to(replacement.device), replacement)
+    return len(dead)
