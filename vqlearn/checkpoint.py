@@ -50,10 +50,11 @@ def load_checkpoint(path: str | os.PathLike, map_location="cpu"):
     try:
         return torch.load(path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as error:
+        reason = next((line.strip() for line in str(error).splitlines() if "GLOBAL" in line), "")
         raise CheckpointError(
             f"refusing to load {path}: it needs Python objects unpickled that are not plain tensors, "
             f"numbers, strings or containers, and unpickling such objects can run arbitrary code. "
-            f"torch said: {str(error).splitlines()[0]}\n"
+            f"{reason}\n"
             f"If you trust the file, convert it once in a separate Python session: "
             f"ckpt = torch.load(path, weights_only=False); "
             f"torch.save({{'state_dict': ckpt['state_dict']}}, 'clean.ckpt') -- then load clean.ckpt."
