@@ -451,16 +451,32 @@ def _broadcast_from_rank0(tensor: torch.Tensor) -> torch.Tensor:
     return tensor
 
 
-def kmeans(vectors: torch.Tensor, k: int, iters: int = 10, generator: torch.Generator | None = None) -> torch.Tensor:
-    """Lloyd's k-means: ``vectors (N, D) -> centers (k, D)``, float32.
+def kmeans_plus_plus(vectors: torch.Tensor, k: int, generator: torch.Generator | None = None) -> torch.Tensor:
+    """k-means++ seeding (Arthur & Vassilvitskii 2007): ``(N, D) -> (k, D)``.
 
-    Starts from k distinct random vectors (needs ``N >= k``); an empty cluster
-    keeps its previous center.
+    Each new center is drawn with probability proportional to the squared
+    distance to the nearest center so far, so the seeds spread over the data.
+    """
+    first = torch.randint(0, len(vectors), (1,), generator=generator)
+    centers = [vectors[first]]
+    closest = ((vectors - centers[0]) ** 2).sum(1)  # (N,) squared distance to nearest center
+    for _ in range(1, k):
+        weights = closest if closest.sum() > 0 else torch.ones_like(closest)
+        pick = torch.multinomial(weights, 1, generator=generator)
+        centers.append(vectors[pick])
+        closest = torch.minimum(closest, ((vectors - centers[-1]) ** 2).sum(1))
+    return torch.cat(centers)
+
+
+def kmeans(vectors: torch.Tensor, k: int, iters: int = 10, generator: torch.Generator | None = None) -> torch.Tensor:
+    """Lloyd's k-means from k-means++ seeds: ``vectors (N, D) -> centers (k, D)``, float32.
+
+    Needs ``N >= k``; an empty cluster keeps its previous center.
     """
     vectors = vectors.float()
     if len(vectors) < k:
         raise ValueError(f"k-means needs at least k={k} vectors to start from, got {len(vectors)}; pass more data")
-    centers = vectors[torch.randperm(len(vectors), generator=generator)[:k]].clone()
+    centers = kmeans_plus_plus(vectors, k, generator)
     for _ in range(iters):
         assign = nearest_code(vectors, centers)
         sums = torch.zeros_like(centers).index_add_(0, assign, vectors)

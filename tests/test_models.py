@@ -1,0 +1,178 @@
+"""The three families at the seeds' configurations: shapes, parameter counts,
+the tokenizer interface, and clear errors for bad input."""
+
+import pytest
+import torch
+
+from vqlearn.models import VQGAN, VQVAE, VQVAE2, DDConfig
+from vqlearn.trace import count_parameters
+
+SEED_001_DDCONFIG = {  # seed 001's 64x64 single-channel example
+    "double_z": False,
+    "z_channels": 3,
+    "resolution": 64,
+    "in_channels": 1,
+    "out_ch": 1,
+    "ch": 128,
+    "ch_mult": [1, 2, 4],
+    "num_res_blocks": 3,
+    "attn_resolutions": [],
+    "dropout": 0.0,
+}
+
+
+def test_vqvae_mnist_seed_config_shapes():
+    model = VQVAE(input_dim=1, dim=256, K=512)
+    x = torch.randn(3, 1, 28, 28)
+    out = model(x)
+    assert out.reconstruction.shape == x.shape
+    assert out.codes[0].shape == (3, 7, 7)
+    assert out.quant_loss.dim() == 0
+    assert model.tokenize(x).shape == (3, 7, 7)
+    assert model.eval().reconstruct(x).shape == x.shape
+    assert count_parameters(model) == 4_865_793
+
+
+def test_vqvae_without_batchnorm_has_no_batchnorm():
+    model = VQVAE(input_dim=3, dim=32, K=16, batchnorm=False)
+    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in model.modules())
+    assert model(torch.randn(2, 3, 32, 32)).reconstruction.shape == (2, 3, 32, 32)
+
+
+def test_vqvae_output_in_tanh_range():
+    out = VQVAE(input_dim=1, dim=16, K=8)(10 * torch.randn(2, 1, 8, 8)).reconstruction
+    assert out.abs().max() <= 1.0
+
+
+def test_vqvae2_imagenet_256_levels():
+    model = VQVAE2().eval()
+    x = torch.randn(1, 3, 256, 256)
+    top, bottom = model.tokenize(x)
+    assert top.shape == (1, 32, 32) and bottom.shape == (1, 64, 64)
+    assert model.detokenize((top, bottom)).shape == x.shape
+    assert count_parameters(model) == 1_388_867  # rosinality defaults (n_res_channel=32)
+    assert count_parameters(VQVAE2(n_res_channel=64)) == 1_388_867 + 4 * 2 * (128 * 32 * 9 + 32 + 32 * 128)
+
+
+def test_vqvae2_training_forward_reports_both_levels():
+    model = VQVAE2(channel=32, n_res_channel=8, embed_dim=8, n_embed=16)
+    out = model(torch.randn(2, 3, 32, 32))
+    assert out.reconstruction.shape == (2, 3, 32, 32)
+    assert [c.shape for c in out.codes] == [(2, 4, 4), (2, 8, 8)]
+    assert len(out.perplexity) == 2 and len(model.quantizers) == 2
+
+
+def test_vqgan_seed_001_ddconfig_shapes():
+    model = VQGAN(SEED_001_DDCONFIG, n_embed=64, embed_dim=3)
+    assert model.downsample_factor == 4
+    x = torch.randn(1, 1, 64, 64)
+    z = model.encoder(x)
+    assert z.shape == (1, 3, 16, 16)
+    assert model.decoder(z).shape == x.shape
+    assert model.tokenize(x).shape == (1, 16, 16)
+
+
+def test_vqgan_imagenet_f16_1024():
+    model = VQGAN(DDConfig(), n_embed=1024, embed_dim=256).eval()
+    assert count_parameters(model) == 72_141_699
+    assert len(model.state_dict()) == 343
+    x = torch.randn(1, 3, 256, 256)
+    z = model.quant_conv(model.encoder(x))
+    assert z.shape == (1, 256, 16, 16)
+    codes = model.tokenize(x)
+    assert codes.shape == (1, 16, 16)
+    assert model.detokenize(codes).shape == x.shape
+
+
+def test_vqgan_decoder_options():
+    config = dict(SEED_001_DDCONFIG, ch=32, num_res_blocks=1, give_pre_end=True)
+    model = VQGAN(config, n_embed=8, embed_dim=3)
+    assert model.decoder(torch.randn(1, 3, 16, 16)).shape == (1, 32, 64, 64)  # before norm_out/conv_out
+    tanh = VQGAN(dict(SEED_001_DDCONFIG, ch=32, num_res_blocks=1, tanh_out=True), n_embed=8, embed_dim=3)
+    assert tanh.decoder(100 * torch.randn(1, 3, 16, 16)).abs().max() <= 1.0
+    double = VQGAN(dict(SEED_001_DDCONFIG, ch=32, num_res_blocks=1, double_z=True), n_embed=8, embed_dim=3)
+    assert double.encoder(torch.randn(1, 1, 64, 64)).shape == (1, 6, 16, 16)
+
+
+@pytest.mark.parametrize("attn_type", ["vanilla", "linear", "none"])
+def test_vqgan_attention_types(attn_type):
+    config = dict(SEED_001_DDCONFIG, ch=32, num_res_blocks=1, attn_resolutions=[16], attn_type=attn_type)
+    model = VQGAN(config, n_embed=8, embed_dim=3)
+    assert model(torch.randn(1, 1, 64, 64)).reconstruction.shape == (1, 1, 64, 64)
+
+
+def test_vqgan_group_count_is_configurable_and_checked():
+    config = dict(SEED_001_DDCONFIG, ch=24, num_res_blocks=1)
+    with pytest.raises(ValueError, match="num_groups"):
+        VQGAN(config, n_embed=8, embed_dim=3)
+    VQGAN(dict(config, num_groups=8), n_embed=8, embed_dim=3)
+
+
+def test_vqgan_rejects_unknown_ddconfig_keys():
+    with pytest.raises(ValueError, match="unknown ddconfig key.*chmult"):
+        VQGAN(dict(SEED_001_DDCONFIG, chmult=[1, 2]))
+
+
+@pytest.mark.parametrize(
+    "model,shape",
+    [
+        (VQVAE(input_dim=1, dim=16, K=8), (1, 1, 30, 28)),
+        (VQVAE2(channel=32, n_res_channel=8, embed_dim=8, n_embed=16), (1, 3, 36, 32)),
+        (VQGAN(dict(SEED_001_DDCONFIG, ch=32, num_res_blocks=1), n_embed=8, embed_dim=3), (1, 1, 62, 64)),
+    ],
+)
+def test_image_size_must_be_divisible_by_downsampling(model, shape):
+    with pytest.raises(ValueError, match=r"`x` is \d+x\d+.*multiples of"):
+        model.tokenize(torch.randn(shape))
+
+
+@pytest.mark.parametrize(
+    "model,channels",
+    [
+        (VQVAE(input_dim=1, dim=16, K=8), 3),
+        (VQVAE2(channel=32, n_res_channel=8, embed_dim=8, n_embed=16), 1),
+        (VQGAN(dict(SEED_001_DDCONFIG, ch=32, num_res_blocks=1), n_embed=8, embed_dim=3), 3),
+    ],
+)
+def test_wrong_number_of_channels(model, channels):
+    with pytest.raises(ValueError, match=f"`x` has {channels} channels.*in_channels="):
+        model(torch.randn(1, channels, 32, 32))
+
+
+def test_non_image_input_is_rejected():
+    with pytest.raises(ValueError, match="4-D image batch"):
+        VQVAE(input_dim=1, dim=16, K=8).tokenize(torch.randn(28, 28))
+
+
+def test_detokenize_rejects_out_of_range_codes():
+    model = VQVAE(input_dim=1, dim=16, K=8)
+    with pytest.raises(ValueError, match=r"codes.*\[0, 7\]"):
+        model.detokenize(torch.full((1, 7, 7), 8))
+    model2 = VQVAE2(channel=32, n_res_channel=8, embed_dim=8, n_embed=16)
+    with pytest.raises(ValueError, match="codes"):
+        model2.detokenize((torch.zeros(1, 4, 4, dtype=torch.long), torch.full((1, 8, 8), -1)))
+    with pytest.raises(ValueError, match="twice"):
+        model2.detokenize((torch.zeros(1, 4, 4, dtype=torch.long), torch.zeros(1, 4, 4, dtype=torch.long)))
+
+
+@pytest.mark.parametrize("kind", ["vq", "ema"])
+def test_every_family_accepts_either_codebook(kind):
+    models = [
+        VQVAE(input_dim=1, dim=16, K=8, quantizer=kind),
+        VQVAE2(channel=32, n_res_channel=8, embed_dim=8, n_embed=16, quantizer=kind),
+        VQGAN(dict(SEED_001_DDCONFIG, ch=32, num_res_blocks=1), n_embed=8, embed_dim=3, quantizer=kind),
+    ]
+    for model in models:
+        x = torch.randn(2, model.in_channels, 32, 32)
+        out = model(x)
+        out.reconstruction.mean().add(out.quant_loss).backward()
+        assert model.get_last_layer().grad is not None
+
+
+def test_tokenize_round_trip_is_deterministic_in_eval():
+    torch.manual_seed(0)
+    model = VQVAE(input_dim=1, dim=16, K=8).eval()
+    x = torch.randn(2, 1, 16, 16)
+    codes = model.tokenize(x)
+    assert torch.equal(model.tokenize(x), codes)
+    assert torch.allclose(model.reconstruct(x), model.detokenize(codes))

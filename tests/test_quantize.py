@@ -1,0 +1,265 @@
+"""Quantizers: nearest-code search, the straight-through estimator, the two loss
+placements, EMA updates, remapping, statistics and the anti-collapse tools."""
+
+import numpy as np
+import pytest
+import torch
+
+from vqlearn.quantize import (
+    CodebookUsage,
+    EMAVectorQuantizer,
+    VectorQuantizer,
+    batch_perplexity,
+    init_codebook_from_data,
+    kmeans,
+    make_quantizer,
+    nearest_code,
+    restart_dead_codes,
+    straight_through,
+    vq_loss,
+)
+
+
+def test_nearest_code_matches_cdist_and_brute_force():
+    torch.manual_seed(0)
+    z, codebook = torch.randn(300, 8), torch.randn(50, 8)
+    brute = ((z[:, None, :] - codebook[None, :, :]) ** 2).sum(-1).argmin(1)
+    assert torch.equal(nearest_code(z, codebook), brute)
+    assert torch.equal(torch.cdist(z, codebook).argmin(1), brute)
+
+
+def test_nearest_code_runs_in_float32_under_autocast():
+    torch.manual_seed(0)
+    z, codebook = torch.randn(500, 16), torch.randn(64, 16)
+    expected = nearest_code(z, codebook)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        got = nearest_code(z, codebook)
+    assert torch.equal(got, expected)
+
+
+def test_straight_through_forward_is_zq_and_backward_is_identity():
+    z = torch.randn(4, 3, requires_grad=True)
+    z_q = torch.randn(4, 3)
+    out = straight_through(z, z_q)
+    assert torch.allclose(out, z_q)
+    upstream = torch.randn(4, 3)
+    out.backward(upstream)
+    assert torch.equal(z.grad, upstream)
+
+
+def test_quantizer_passes_upstream_gradient_unchanged_to_encoder_output():
+    torch.manual_seed(0)
+    vq = VectorQuantizer(16, 4, beta=0.25)
+    z = torch.randn(2, 4, 3, 3, requires_grad=True)
+    z_q = vq(z).z_q
+    upstream = torch.randn_like(z_q)
+    (grad,) = torch.autograd.grad(z_q, z, upstream)
+    assert torch.allclose(grad, upstream)
+
+
+@pytest.mark.parametrize("legacy", [False, True])
+def test_vq_loss_value_and_gradients_match_hand_computation(legacy):
+    beta = 0.25
+    z = torch.tensor([[1.0, 2.0], [0.0, -1.0]], requires_grad=True)
+    e = torch.tensor([[0.5, 1.0], [1.0, -1.0]], requires_grad=True)  # the chosen codes
+    loss = vq_loss(z, e, beta=beta, legacy=legacy)
+    # (z - e)^2 = [[0.25, 1], [1, 0]] -> mean 2.25 / 4; both placements give (1 + beta) * that
+    assert loss.item() == pytest.approx((1 + beta) * 2.25 / 4)
+    loss.backward()
+    diff = (z - e).detach()  # d/dz mean((z-e)^2) = 2 (z - e) / 4
+    encoder_weight, codebook_weight = (1.0, beta) if legacy else (beta, 1.0)
+    assert torch.allclose(z.grad, encoder_weight * 2 * diff / 4)
+    assert torch.allclose(e.grad, -codebook_weight * 2 * diff / 4)
+
+
+def test_quantizer_legacy_flag_changes_gradients_not_value():
+    torch.manual_seed(0)
+    z = torch.randn(2, 4, 3, 3)
+    results = {}
+    for legacy in (False, True):
+        torch.manual_seed(1)
+        vq = VectorQuantizer(8, 4, beta=0.25, legacy=legacy)
+        zz = z.clone().requires_grad_(True)
+        out = vq(zz)
+        out.loss.backward()
+        results[legacy] = (out.loss.item(), zz.grad.clone(), vq.embedding.weight.grad.clone())
+    assert results[False][0] == pytest.approx(results[True][0])
+    assert torch.allclose(results[True][1], 4 * results[False][1])  # encoder: 1 vs beta
+    assert torch.allclose(results[False][2], 4 * results[True][2])  # codebook: 1 vs beta
+
+
+def test_vector_quantizer_shapes_and_index_layouts():
+    vq = VectorQuantizer(32, 8)
+    out = vq(torch.randn(2, 8, 5, 6))
+    assert out.z_q.shape == (2, 8, 5, 6)
+    assert out.indices.shape == (2, 5, 6) and out.indices.dtype == torch.long
+    flat = VectorQuantizer(32, 8, sane_index_shape=False)(torch.randn(2, 8, 5, 6))
+    assert flat.indices.shape == (60,)
+    assert 1.0 <= out.perplexity.item() <= 32
+
+
+def test_lookup_and_get_codebook_entry_reproduce_forward():
+    torch.manual_seed(0)
+    vq = VectorQuantizer(32, 8).eval()
+    z = torch.randn(2, 8, 4, 4)
+    out = vq(z)
+    assert torch.allclose(vq.lookup(out.indices), out.z_q, atol=1e-6)
+    entry = vq.get_codebook_entry(out.indices.reshape(-1), shape=(2, 4, 4, 8))
+    assert torch.allclose(entry, out.z_q, atol=1e-6)
+
+
+def test_lookup_rejects_out_of_range_codes():
+    vq = VectorQuantizer(16, 4)
+    with pytest.raises(ValueError, match=r"codes.*\[0, 15\]"):
+        vq.lookup(torch.full((1, 2, 2), 16))
+    with pytest.raises(ValueError, match="integer"):
+        vq.lookup(torch.zeros(1, 2, 2))
+
+
+def test_remap_round_trip_and_unknown_index_modes(tmp_path):
+    torch.manual_seed(0)
+    used = np.array([3, 7, 11, 12])
+    path = tmp_path / "used.npy"
+    np.save(path, used)
+    for unknown, expected_codes in (("extra", 5), (0, 4), ("random", 4)):
+        vq = VectorQuantizer(16, 4, remap=str(path), unknown_index=unknown)
+        assert vq.num_codes == expected_codes
+        full = torch.tensor([3, 7, 11, 12, 5])
+        compact = vq.remap_to_used(full)
+        assert compact[:4].tolist() == [0, 1, 2, 3]
+        if unknown == "extra":
+            assert compact[4] == 4
+        elif unknown == 0:
+            assert compact[4] == 0
+        else:
+            assert 0 <= compact[4] < 4
+        assert vq.unmap_to_all(compact[:4]).tolist() == used.tolist()
+    vq = VectorQuantizer(16, 4, remap=str(path), unknown_index="extra")
+    assert vq.unmap_to_all(torch.tensor([4])).tolist() == [3]  # extra -> used[0]
+    out = vq(torch.randn(1, 4, 3, 3))
+    assert out.indices.max() < 5
+    assert vq.lookup(out.indices).shape == (1, 4, 3, 3)
+
+
+def test_l2_normalized_codes_and_low_dimensional_lookup():
+    torch.manual_seed(0)
+    vq = VectorQuantizer(16, 32, l2_normalize=True, lookup_dim=4)
+    z = torch.randn(2, 32, 3, 3)
+    out = vq(z)
+    assert out.z_q.shape == (2, 32, 3, 3)
+    assert torch.allclose(vq.codebook.norm(dim=1), torch.ones(16))
+    assert vq.embedding.weight.shape == (16, 4)
+    assert torch.allclose(vq.lookup(out.indices), out.z_q, atol=1e-5)
+    out.loss.backward()
+    assert vq.project_in.weight.grad is not None and vq.embedding.weight.grad is not None
+
+
+def test_ema_update_equals_closed_form():
+    torch.manual_seed(0)
+    dim, k, decay, eps = 3, 4, 0.9, 1e-5
+    q = EMAVectorQuantizer(dim, k, decay=decay, eps=eps)
+    before_size, before_avg = q.cluster_size.clone(), q.embed_avg.clone()
+    z = torch.randn(1, dim, 2, 5)
+    flat = z.permute(0, 2, 3, 1).reshape(-1, dim)
+    assign = nearest_code(flat, q.embed.t().clone())
+    out = q(z)
+    assert torch.equal(out.indices.reshape(-1), assign)
+    counts = torch.stack([(assign == j).sum() for j in range(k)]).float()
+    sums = torch.stack([flat[assign == j].sum(0) for j in range(k)], dim=1)  # (dim, k)
+    size = decay * before_size + (1 - decay) * counts
+    avg = decay * before_avg + (1 - decay) * sums
+    n = size.sum()
+    smoothed = (size + eps) / (n + k * eps) * n
+    assert torch.allclose(q.cluster_size, size)
+    assert torch.allclose(q.embed_avg, avg)
+    assert torch.allclose(q.embed, avg / smoothed, atol=1e-6)
+
+
+def test_ema_codebook_does_not_move_in_eval_or_under_no_grad():
+    q = EMAVectorQuantizer(4, 8)
+    embed = q.embed.clone()
+    with torch.no_grad():
+        q(torch.randn(2, 4, 3, 3))
+    q.eval()
+    q(torch.randn(2, 4, 3, 3))
+    assert torch.equal(q.embed, embed)
+
+
+def test_ema_state_stays_float32_under_autocast():
+    q = EMAVectorQuantizer(4, 8)
+    z = torch.randn(2, 4, 3, 3)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        out = q(z.bfloat16())
+    assert q.embed.dtype == q.embed_avg.dtype == q.cluster_size.dtype == torch.float32
+    assert out.z_q.dtype == torch.float32
+
+
+def test_ema_loss_is_commitment_only():
+    torch.manual_seed(0)
+    q = EMAVectorQuantizer(4, 8, beta=0.25).eval()
+    z = torch.randn(2, 4, 3, 3, requires_grad=True)
+    out = q(z)
+    expected = 0.25 * ((z - q.lookup(out.indices)) ** 2).mean()
+    assert torch.allclose(out.loss, expected)
+
+
+def test_codebook_usage_accumulates_over_batches():
+    usage = CodebookUsage(8)
+    usage.update(torch.tensor([0, 0, 1]))
+    usage.update(torch.tensor([[2, 3], [3, 3]]))
+    assert usage.codes_used == 4
+    assert usage.fraction_used == 0.5
+    assert usage.counts.tolist() == [2, 1, 1, 3, 0, 0, 0, 0]
+    uniform = CodebookUsage(4)
+    uniform.update(torch.arange(4).repeat(10))
+    assert uniform.perplexity == pytest.approx(4.0)
+    assert batch_perplexity(torch.zeros(10, dtype=torch.long), 4).item() == pytest.approx(1.0)
+
+
+def test_kmeans_finds_separated_clusters():
+    torch.manual_seed(0)
+    centers = torch.tensor([[0.0, 0.0], [10.0, 0.0], [0.0, 10.0]])
+    points = torch.cat([c + 0.1 * torch.randn(50, 2) for c in centers])
+    found = kmeans(points, 3, iters=20, generator=torch.Generator().manual_seed(0))
+    dist = torch.cdist(found, centers).min(dim=1).values
+    assert dist.max() < 0.5
+
+
+@pytest.mark.parametrize("kind", ["vq", "ema"])
+@pytest.mark.parametrize("method", ["kmeans", "samples"])
+def test_init_codebook_from_data_puts_every_code_on_the_data(kind, method):
+    torch.manual_seed(0)
+    q = make_quantizer(kind, 8, 4)
+    z = 5.0 + torch.randn(4, 4, 4, 4)  # data far from the initial codebook
+    init_codebook_from_data(q, z, method=method, generator=torch.Generator().manual_seed(0))
+    usage = CodebookUsage(8)
+    usage.update(q.eval()(z).indices)
+    assert usage.codes_used >= 6
+    assert (q.codebook.mean() - 5.0).abs() < 1.0
+
+
+def test_init_codebook_needs_enough_vectors():
+    with pytest.raises(ValueError, match="at least K=8"):
+        init_codebook_from_data(make_quantizer("vq", 8, 4), torch.randn(1, 4, 2, 2))
+
+
+@pytest.mark.parametrize("kind", ["vq", "ema"])
+def test_restart_dead_codes_moves_only_dead_codes(kind):
+    torch.manual_seed(0)
+    q = make_quantizer(kind, 8, 4)
+    before = q.codebook.clone()
+    counts = torch.tensor([5, 0, 3, 0, 1, 1, 1, 0])
+    z = torch.randn(2, 4, 4, 4)
+    restarted = restart_dead_codes(q, z, counts, generator=torch.Generator().manual_seed(0))
+    assert restarted == 3
+    after = q.codebook
+    alive = counts > 0
+    assert torch.equal(after[alive], before[alive])
+    vectors = q.to_lookup_space(z)
+    for row in after[~alive]:
+        assert torch.isclose(vectors, row[None]).all(dim=1).any()
+
+
+def test_make_quantizer_rejects_unknown_kind():
+    with pytest.raises(ValueError, match="quantizer must be one of"):
+        make_quantizer("gumbel", 8, 4)
