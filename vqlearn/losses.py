@@ -1,0 +1,273 @@
+"""VQ-GAN's training objective: GAN losses, the adaptive weight, and the full loss module.
+
+For the autoencoder (encoder E, decoder G, codebook Z) VQ-GAN minimises
+(Esser et al. 2021, "Taming Transformers", eq. 5-7; seed 001 §VQ-GAN loss)
+
+    L = L_rec  +  lambda * disc_factor * L_GAN  +  codebook_weight * L_VQ
+    L_rec = mean(|x - x_hat|) + perceptual_weight * LPIPS(x, x_hat)
+    L_GAN = -mean(D(x_hat))
+    lambda = ||grad_{G_L} L_rec|| / (||grad_{G_L} L_GAN|| + 1e-4)      (eq. 7)
+
+where ``G_L`` is the decoder's last layer, and the discriminator D minimises
+the hinge (or "vanilla" non-saturating) loss on real and reconstructed images.
+``disc_factor`` switches the GAN part on at step ``disc_start``.
+
+Book: chapter "Hinge and vanilla GAN losses", chapter "The adaptive weight λ",
+chapter "Training a VQ-GAN".
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from vqlearn.discriminator import NLayerDiscriminator, weights_init
+
+DISC_LOSSES = ("hinge", "vanilla")
+
+
+def hinge_d_loss(logits_real: torch.Tensor, logits_fake: torch.Tensor) -> torch.Tensor:
+    """Hinge discriminator loss: ``0.5 * (mean(relu(1 - D(x))) + mean(relu(1 + D(x_hat))))``.
+
+    Logits of any shape -> scalar. A real patch stops contributing once its
+    logit passes +1, a fake one once it drops below -1 (Lim & Ye 2017,
+    "Geometric GAN"). The factor 1/2 (an average of the two terms) is
+    taming-transformers'; seed 001 §5 writes the sum.
+    """
+    loss_real = F.relu(1.0 - logits_real).mean()
+    loss_fake = F.relu(1.0 + logits_fake).mean()
+    return 0.5 * (loss_real + loss_fake)
+
+
+def vanilla_d_loss(logits_real: torch.Tensor, logits_fake: torch.Tensor) -> torch.Tensor:
+    """Binary cross-entropy on logits: ``0.5 * (mean(softplus(-D(x))) + mean(softplus(D(x_hat))))``.
+
+    Logits of any shape -> scalar. ``softplus(-l) = -log sigmoid(l)`` and
+    ``softplus(l) = -log(1 - sigmoid(l))``, so this is seed 001's
+    ``-[log D(x) + log(1 - D(x_hat))]`` with D = sigmoid(logits), written in the
+    numerically stable form and halved like :func:`hinge_d_loss`.
+    """
+    loss_real = F.softplus(-logits_real).mean()
+    loss_fake = F.softplus(logits_fake).mean()
+    return 0.5 * (loss_real + loss_fake)
+
+
+def adopt_weight(weight: float, global_step: int, threshold: int = 0, value: float = 0.0) -> float:
+    """``value`` before step ``threshold``, ``weight`` from it on (the delayed discriminator start).
+
+    VQ-GAN trains as a plain autoencoder for the first ``disc_start`` steps
+    (``disc_factor = 0``) and switches the GAN terms on at
+    ``global_step == disc_start`` (seed 001 §7).
+    """
+    return value if global_step < threshold else weight
+
+
+def calculate_adaptive_weight(
+    nll_loss: torch.Tensor, g_loss: torch.Tensor, last_layer: torch.Tensor, disc_weight: float = 1.0
+) -> torch.Tensor:
+    """VQ-GAN eq. 7: ``disc_weight * ||d nll/d W|| / (||d g/d W|| + 1e-4)`` at ``W = last_layer``.
+
+    ``nll_loss``, ``g_loss``: scalars in the same graph as ``last_layer`` (the
+    decoder's last weight, ``model.get_last_layer()``). Returns a detached 0-dim
+    tensor, clamped to ``[0, 1e4]`` before the ``disc_weight`` factor. It scales
+    the GAN gradient at the decoder output to the size of the reconstruction
+    gradient there: a loud discriminator is turned down, a quiet one up. The
+    graph is kept (``retain_graph=True``) for the caller's ``backward``.
+    """
+    nll_grad = torch.autograd.grad(nll_loss, last_layer, retain_graph=True)[0]
+    g_grad = torch.autograd.grad(g_loss, last_layer, retain_graph=True)[0]
+    d_weight = torch.linalg.vector_norm(nll_grad) / (torch.linalg.vector_norm(g_grad) + 1e-4)
+    return torch.clamp(d_weight, 0.0, 1e4).detach() * disc_weight
+
+
+class VQLPIPSWithDiscriminator(nn.Module):
+    """L1 + LPIPS reconstruction, codebook loss and PatchGAN loss (seed 000 §Total loss).
+
+    The constructor takes the seed's (taming-transformers') arguments; the
+    submodules are named ``discriminator`` and ``perceptual_loss`` like taming's,
+    so ``loss.*`` checkpoint keys load. ``perceptual_net`` picks the LPIPS trunk
+    (taming: always ``"vgg"``) and ``download_perceptual`` allows
+    :func:`vqlearn.perceptual.load_lpips` to fetch missing trunk weights.
+
+    ``forward(codebook_loss, inputs, reconstructions, optimizer_idx, global_step,
+    last_layer=None, cond=None, split="train") -> (loss, log)``:
+
+    * ``optimizer_idx=0`` (autoencoder step): ``loss = nll_loss + d_weight *
+      disc_factor * g_loss + codebook_weight * codebook_loss.mean()``;
+    * ``optimizer_idx=1`` (discriminator step): ``loss = disc_factor *
+      disc_loss(D(inputs), D(reconstructions))`` on detached images.
+
+    ``inputs``, ``reconstructions``: ``(B, C, H, W)`` in [-1, 1]; ``cond``:
+    ``(B, C', H, W)`` concatenated to the images along channels when
+    ``disc_conditional=True``. ``log`` holds detached scalars under the seed's
+    keys (``{split}/total_loss``, ``quant_loss``, ``nll_loss``, ``rec_loss``,
+    ``p_loss``, ``d_weight``, ``disc_factor``, ``g_loss`` for step 0;
+    ``{split}/disc_loss``, ``logits_real``, ``logits_fake`` for step 1).
+
+    Where this differs from the seed:
+
+    * No ``try/except`` around the adaptive weight. ``d_weight`` is computed
+      only when the module is in training mode, autograd is enabled and the
+      discriminator is on (``adopt_weight(disc_factor, global_step, disc_start)
+      > 0``); otherwise it is 0. Before ``disc_start`` the GAN term is
+      multiplied by 0 anyway, and in evaluation there is no graph to
+      differentiate. When it is needed and ``last_layer`` is None, a
+      ``ValueError`` asks for ``model.get_last_layer()``.
+    * Bad arguments (``disc_loss``, ``optimizer_idx``, ``cond`` vs
+      ``disc_conditional``) raise ``ValueError`` instead of failing an ``assert``.
+    * ``perceptual_weight=0`` never builds LPIPS (``perceptual_loss`` is None and
+      ``lpips`` is never imported); ``p_loss`` is then a zero tensor.
+      With ``perceptual_weight > 0`` the LPIPS weights must be on disk (see
+      :mod:`vqlearn.perceptual`): there is no random-feature fallback.
+    * ``pixelloss_weight`` scales the L1 term (taming stores it and never uses
+      it; the default 1.0 gives taming's loss).
+    * LPIPS stays in eval mode when the module is put in training mode (in
+      taming, ``.train()`` re-enables the dropout of LPIPS' linear heads).
+      Its parameters are frozen; optimise ``loss.discriminator.parameters()``.
+    * Single-channel images are repeated to 3 channels for LPIPS only.
+    * The constructor prints nothing.
+    """
+
+    def __init__(
+        self,
+        disc_start: int,
+        codebook_weight: float = 1.0,
+        pixelloss_weight: float = 1.0,
+        disc_num_layers: int = 3,
+        disc_in_channels: int = 3,
+        disc_factor: float = 1.0,
+        disc_weight: float = 1.0,
+        perceptual_weight: float = 1.0,
+        use_actnorm: bool = False,
+        disc_conditional: bool = False,
+        disc_ndf: int = 64,
+        disc_loss: str = "hinge",
+        perceptual_net: str = "vgg",
+        download_perceptual: bool = False,
+    ):
+        super().__init__()
+        if disc_loss not in DISC_LOSSES:
+            raise ValueError(f"disc_loss must be one of {DISC_LOSSES}, got {disc_loss!r}")
+        if perceptual_weight < 0:
+            raise ValueError(f"perceptual_weight must be >= 0 (0 turns LPIPS off), got {perceptual_weight}")
+        self.codebook_weight = codebook_weight
+        self.pixel_weight = pixelloss_weight
+        self.perceptual_weight = perceptual_weight
+        if perceptual_weight > 0:
+            from vqlearn.perceptual import load_lpips
+
+            self.perceptual_loss = load_lpips(perceptual_net, download=download_perceptual)
+        else:
+            self.perceptual_loss = None
+
+        self.discriminator = NLayerDiscriminator(
+            input_nc=disc_in_channels, ndf=disc_ndf, n_layers=disc_num_layers, use_actnorm=use_actnorm
+        )
+        self.discriminator.apply(weights_init)
+        self.discriminator_iter_start = disc_start
+        self.disc_loss_name = disc_loss
+        self.disc_loss = hinge_d_loss if disc_loss == "hinge" else vanilla_d_loss
+        self.disc_factor = disc_factor
+        self.discriminator_weight = disc_weight
+        self.disc_conditional = disc_conditional
+
+    def train(self, mode: bool = True) -> "VQLPIPSWithDiscriminator":
+        super().train(mode)
+        if self.perceptual_loss is not None:
+            self.perceptual_loss.eval()
+        return self
+
+    def calculate_adaptive_weight(self, nll_loss, g_loss, last_layer):
+        """:func:`calculate_adaptive_weight` with this module's ``disc_weight``."""
+        return calculate_adaptive_weight(nll_loss, g_loss, last_layer, self.discriminator_weight)
+
+    def perceptual(self, inputs: torch.Tensor, reconstructions: torch.Tensor) -> torch.Tensor:
+        """LPIPS distance ``(B, 1, 1, 1)``; zeros when ``perceptual_weight=0``."""
+        if self.perceptual_loss is None:
+            return inputs.new_zeros(inputs.shape[0], 1, 1, 1)
+        if inputs.shape[1] == 1:
+            inputs, reconstructions = inputs.expand(-1, 3, -1, -1), reconstructions.expand(-1, 3, -1, -1)
+        elif inputs.shape[1] != 3:
+            raise ValueError(
+                f"LPIPS compares RGB (or grey) images, got {inputs.shape[1]} channels; "
+                f"use perceptual_weight=0 for other images"
+            )
+        return self.perceptual_loss(inputs, reconstructions)
+
+    def _discriminate(self, images: torch.Tensor, cond: torch.Tensor | None) -> torch.Tensor:
+        if cond is not None:
+            images = torch.cat((images, cond), dim=1)
+        return self.discriminator(images)
+
+    def forward(
+        self,
+        codebook_loss: torch.Tensor,
+        inputs: torch.Tensor,
+        reconstructions: torch.Tensor,
+        optimizer_idx: int,
+        global_step: int,
+        last_layer: torch.Tensor | None = None,
+        cond: torch.Tensor | None = None,
+        split: str = "train",
+    ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        if optimizer_idx not in (0, 1):
+            raise ValueError(
+                f"optimizer_idx must be 0 (autoencoder step) or 1 (discriminator step), got {optimizer_idx!r}"
+            )
+        if cond is not None and not self.disc_conditional:
+            raise ValueError(
+                "cond was given but this loss was built with disc_conditional=False; "
+                "pass cond=None or build it with disc_conditional=True"
+            )
+        if cond is None and self.disc_conditional:
+            raise ValueError("this loss was built with disc_conditional=True, so cond (B, C', H, W) is required")
+        if inputs.shape != reconstructions.shape:
+            raise ValueError(
+                f"inputs {tuple(inputs.shape)} and reconstructions {tuple(reconstructions.shape)} "
+                f"must have the same shape"
+            )
+        inputs, reconstructions = inputs.contiguous(), reconstructions.contiguous()
+        disc_factor = adopt_weight(self.disc_factor, global_step, threshold=self.discriminator_iter_start)
+
+        if optimizer_idx == 1:
+            logits_real = self._discriminate(inputs.detach(), cond)
+            logits_fake = self._discriminate(reconstructions.detach(), cond)
+            d_loss = disc_factor * self.disc_loss(logits_real, logits_fake)
+            log = {
+                f"{split}/disc_loss": d_loss.detach().clone(),
+                f"{split}/logits_real": logits_real.detach().mean(),
+                f"{split}/logits_fake": logits_fake.detach().mean(),
+            }
+            return d_loss, log
+
+        # Autoencoder step: reconstruction (+ perceptual), then the generator's GAN term.
+        p_loss = self.perceptual(inputs, reconstructions)  # (B, 1, 1, 1)
+        rec_loss = self.pixel_weight * (inputs - reconstructions).abs() + self.perceptual_weight * p_loss
+        nll_loss = rec_loss.mean()
+
+        logits_fake = self._discriminate(reconstructions, cond)
+        g_loss = -logits_fake.mean()
+
+        if self.training and torch.is_grad_enabled() and disc_factor > 0:
+            if last_layer is None:
+                raise ValueError(
+                    "the adaptive GAN weight needs the decoder's last layer weight: pass "
+                    "last_layer=model.get_last_layer() (or call model.eval() / torch.no_grad() for evaluation)"
+                )
+            d_weight = self.calculate_adaptive_weight(nll_loss, g_loss, last_layer)
+        else:
+            d_weight = torch.zeros((), device=inputs.device)
+
+        loss = nll_loss + d_weight * disc_factor * g_loss + self.codebook_weight * codebook_loss.mean()
+        log = {
+            f"{split}/total_loss": loss.detach().clone(),
+            f"{split}/quant_loss": codebook_loss.detach().mean(),
+            f"{split}/nll_loss": nll_loss.detach(),
+            f"{split}/rec_loss": rec_loss.detach().mean(),
+            f"{split}/p_loss": p_loss.detach().mean(),
+            f"{split}/d_weight": d_weight.detach(),
+            f"{split}/disc_factor": torch.tensor(float(disc_factor)),
+            f"{split}/g_loss": g_loss.detach(),
+        }
+        return loss, log
