@@ -1,0 +1,160 @@
+"""Evaluate a trained tokenizer on a held-out split: PSNR, SSIM, codebook usage, perplexity, LPIPS.
+
+    python -m vqlearn.evaluate runs/mnist/last.ckpt [--data NAME] [--split test]
+
+prints, as its last line, one JSON object::
+
+    {"psnr": 27.1, "ssim": 0.93, "codebook_usage": 0.97, "codes_used": 497, "perplexity": 402.3,
+     "num_images": 500, "data": "mnist", "split": "test", "step": 3000}
+
+``codebook_usage`` is the fraction of the K codes used at least once on the
+whole split; ``perplexity`` is ``exp(entropy)`` of the split's code histogram.
+A VQ-VAE-2 reports each level (``codebook_usage_top``, ``..._bottom``, ...) and
+their mean under the plain names. ``lpips`` (AlexNet LPIPS, lower is better)
+is included only when its weights are on disk (:func:`vqlearn.perceptual.lpips_available`).
+
+Book: chapter "Training a VQ-VAE", chapter "Training a VQ-GAN".
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import sys
+
+import torch
+import torch.nn as nn
+from torch.utils.data import DataLoader, Dataset
+
+from vqlearn.metrics import psnr, ssim, to_unit_range
+from vqlearn.quantize import CodebookUsage
+
+
+@torch.no_grad()
+def evaluate_model(
+    model: nn.Module,
+    data: Dataset,
+    batch_size: int = 64,
+    max_batches: int | None = None,
+    device: str | torch.device | None = None,
+    autocast_dtype: torch.dtype | None = None,
+    lpips_model: nn.Module | None = None,
+) -> dict:
+    """Average PSNR/SSIM per image and the codebook statistics of ``model`` on ``data``.
+
+    ``data``: a dataset of ``(C, H, W)`` images in [-1, 1], read in order
+    (the first ``max_batches * batch_size`` images when ``max_batches`` is set).
+    The model runs in eval mode (restored afterwards), so EMA codebooks do not move.
+    ``lpips_model``: an LPIPS module taking two ``(B, 3, H, W)`` batches in [-1, 1].
+    """
+    device = torch.device(device) if device is not None else next(model.parameters()).device
+    quantizers = model.quantizers
+    usage = [CodebookUsage(q.num_codes) for q in quantizers]
+    totals = {"psnr": 0.0, "ssim": 0.0, "lpips": 0.0}
+    count = 0
+    was_training = model.training
+    model.eval()
+    loader = DataLoader(data, batch_size=batch_size, shuffle=False)
+    amp = torch.autocast(device.type, dtype=autocast_dtype) if autocast_dtype else contextlib.nullcontext()
+    try:
+        for i, x in enumerate(loader):
+            if max_batches is not None and i >= max_batches:
+                break
+            x = (x[0] if isinstance(x, (tuple, list)) else x).to(device)
+            with amp:
+                out = model(x)
+            a, b = to_unit_range(x), to_unit_range(out.reconstruction)
+            totals["psnr"] += float(psnr(a, b).sum())
+            if min(x.shape[-2:]) >= 11:
+                totals["ssim"] += float(ssim(a, b).sum())
+            if lpips_model is not None:
+                x3, r3 = x.float(), out.reconstruction.float().clamp(-1, 1)
+                if x3.shape[1] == 1:
+                    x3, r3 = x3.expand(-1, 3, -1, -1), r3.expand(-1, 3, -1, -1)
+                totals["lpips"] += float(lpips_model(x3, r3).sum())
+            for acc, codes in zip(usage, out.codes):
+                acc.update(codes)
+            count += x.shape[0]
+    finally:
+        model.train(was_training)
+    if count == 0:
+        raise ValueError("evaluate_model: the dataset gave no images")
+
+    result = {"psnr": totals["psnr"] / count}
+    if min(x.shape[-2:]) >= 11:
+        result["ssim"] = totals["ssim"] / count
+    if lpips_model is not None:
+        result["lpips"] = totals["lpips"] / count
+    result.update(codebook_metrics(usage))
+    result["num_images"] = count
+    return result
+
+
+def codebook_metrics(usage: list[CodebookUsage]) -> dict:
+    """``codebook_usage``, ``codes_used`` and ``perplexity``; per level and their mean for several levels."""
+    from vqlearn.train import level_names
+
+    names = level_names(len(usage))
+    result = {}
+    for name, acc in zip(names, usage):
+        result[f"codebook_usage{name}"] = acc.fraction_used
+        result[f"codes_used{name}"] = acc.codes_used
+        result[f"perplexity{name}"] = acc.perplexity
+    if len(usage) > 1:
+        result["codebook_usage"] = sum(a.fraction_used for a in usage) / len(usage)
+        result["perplexity"] = sum(a.perplexity for a in usage) / len(usage)
+    return result
+
+
+def load_metric_lpips(net: str = "alex", device: str | torch.device = "cpu") -> nn.Module | None:
+    """The LPIPS metric network if its weights are on disk, else None (never downloads)."""
+    from vqlearn.perceptual import load_lpips, lpips_available
+
+    if not lpips_available(net):
+        return None
+    return load_lpips(net, download=False).to(device).eval()
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m vqlearn.evaluate", description=__doc__.splitlines()[0])
+    parser.add_argument("checkpoint", help="a last.ckpt written by python -m vqlearn.train")
+    parser.add_argument("--data", default=None, help="dataset name (default: the checkpoint config's)")
+    parser.add_argument("--root", default=None, help="dataset root (default: the checkpoint config's)")
+    parser.add_argument("--split", default=None, help="split (default: the config's data.val_split, i.e. test)")
+    parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--max-batches", type=int, default=None, help="evaluate only the first N batches")
+    parser.add_argument("--device", default="auto", help="auto, cpu or cuda")
+    parser.add_argument("--lpips-net", default="alex", choices=("alex", "vgg", "squeeze"))
+    return parser.parse_args(argv)
+
+
+def main(argv=None) -> int:
+    from vqlearn.checkpoint import CheckpointError, load_checkpoint
+    from vqlearn.config import ConfigError
+    from vqlearn.data import build_dataset
+    from vqlearn.train import check_data_paths, load_model, pick_device
+
+    args = parse_args(argv)
+    try:
+        device = pick_device(args.device)
+        model, config = load_model(args.checkpoint, device)
+        step = load_checkpoint(args.checkpoint).get("step")
+        data = config.data
+        data.name = args.data or data.name
+        data.root = args.root or data.root
+        split = args.split or data.val_split
+        check_data_paths(config)
+        dataset = build_dataset(data.name, split, image_size=data.image_size, root=data.root, augment=False)
+    except (CheckpointError, ConfigError, ValueError, FileNotFoundError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    lpips_model = load_metric_lpips(args.lpips_net, device)
+    result = evaluate_model(model, dataset, args.batch_size, args.max_batches, device, lpips_model=lpips_model)
+    result.update({"data": data.name, "split": split, "step": step})
+    print(json.dumps(result))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
