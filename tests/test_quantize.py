@@ -263,3 +263,11 @@ def test_restart_dead_codes_moves_only_dead_codes(kind):
 def test_make_quantizer_rejects_unknown_kind():
     with pytest.raises(ValueError, match="quantizer must be one of"):
         make_quantizer("gumbel", 8, 4)
+
+
+def test_ema_codes_stay_bounded_after_the_first_update():
+    """Unused codes must not blow up on the first step (their count starts at 1, not 0)."""
+    torch.manual_seed(0)
+    q = EMAVectorQuantizer(8, 64)
+    q(torch.randn(1, 8, 2, 2))  # 4 vectors: at most 4 of 64 codes are chosen
+    assert q.codebook.norm(dim=1).max() < 10

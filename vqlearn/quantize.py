@@ -316,9 +316,11 @@ class EMAVectorQuantizer(nn.Module):
         self.decay = decay
         self.eps = eps
         self.beta = beta
+        # Every code starts as if it had been chosen once, by itself: N_k = 1, m_k = e_k.
+        # (With N_k = 0 an unused code would be divided by ~eps on the first step.)
         embed = torch.randn(dim, n_embed)
         self.register_buffer("embed", embed)
-        self.register_buffer("cluster_size", torch.zeros(n_embed))
+        self.register_buffer("cluster_size", torch.ones(n_embed))
         self.register_buffer("embed_avg", embed.clone())
 
     @property

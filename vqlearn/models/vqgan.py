@@ -70,6 +70,23 @@ class DDConfig:
             raise ValueError(f"ddconfig attn_type must be one of {ATTENTION_TYPES}, got {self.attn_type!r}")
 
 
+def middle(channels: int, config: DDConfig) -> nn.Module:
+    """The bottleneck of encoder and decoder: ResnetBlock, attention, ResnetBlock.
+
+    ``(B, channels, h, w) -> (B, channels, h, w)``; attributes ``block_1``,
+    ``attn_1``, ``block_2`` as in taming (so checkpoints load).
+    """
+    mid = nn.Module()
+    mid.block_1 = ResnetBlock(in_channels=channels, dropout=config.dropout, num_groups=config.num_groups)
+    mid.attn_1 = make_attn(channels, config.attn_type, config.num_groups)
+    mid.block_2 = ResnetBlock(in_channels=channels, dropout=config.dropout, num_groups=config.num_groups)
+    return mid
+
+
+def run_middle(mid: nn.Module, h: torch.Tensor) -> torch.Tensor:
+    return mid.block_2(mid.attn_1(mid.block_1(h)))
+
+
 class Encoder(nn.Module):
     """``(B, in_channels, H, W) -> (B, z_channels (x2 if double_z), H/f, W/f)``, ``f = 2**(len(ch_mult)-1)``."""
 
@@ -103,10 +120,7 @@ class Encoder(nn.Module):
                 resolution //= 2
             self.down.append(down)
 
-        self.mid = nn.Module()
-        self.mid.block_1 = ResnetBlock(in_channels=block_in, out_channels=block_in, dropout=c.dropout, num_groups=groups)
-        self.mid.attn_1 = make_attn(block_in, c.attn_type, groups)
-        self.mid.block_2 = ResnetBlock(in_channels=block_in, out_channels=block_in, dropout=c.dropout, num_groups=groups)
+        self.mid = middle(block_in, c)
 
         self.norm_out = Normalize(block_in, groups)
         z_out = 2 * c.z_channels if c.double_z else c.z_channels
@@ -121,7 +135,7 @@ class Encoder(nn.Module):
                     h = down.attn[i](h)
             if level != self.num_resolutions - 1:
                 h = down.downsample(h)
-        h = self.mid.block_2(self.mid.attn_1(self.mid.block_1(h)))
+        h = run_middle(self.mid, h)
         return self.conv_out(swish(self.norm_out(h)))
 
 
@@ -146,10 +160,7 @@ class Decoder(nn.Module):
         self.z_shape = (1, c.z_channels, resolution, resolution)
 
         self.conv_in = nn.Conv2d(c.z_channels, block_in, kernel_size=3, stride=1, padding=1)
-        self.mid = nn.Module()
-        self.mid.block_1 = ResnetBlock(in_channels=block_in, out_channels=block_in, dropout=c.dropout, num_groups=groups)
-        self.mid.attn_1 = make_attn(block_in, c.attn_type, groups)
-        self.mid.block_2 = ResnetBlock(in_channels=block_in, out_channels=block_in, dropout=c.dropout, num_groups=groups)
+        self.mid = middle(block_in, c)
 
         self.up = nn.ModuleList()
         for level in reversed(range(self.num_resolutions)):
@@ -175,7 +186,7 @@ class Decoder(nn.Module):
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         h = self.conv_in(z)
-        h = self.mid.block_2(self.mid.attn_1(self.mid.block_1(h)))
+        h = run_middle(self.mid, h)
         for level in reversed(range(self.num_resolutions)):
             up = self.up[level]
             for i, block in enumerate(up.block):
