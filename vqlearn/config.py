@@ -22,6 +22,7 @@ Book: chapter "Training a VQ-VAE" (the recipe configs), chapter "Training a VQ-G
 from __future__ import annotations
 
 import dataclasses
+import re
 import types
 import typing
 from dataclasses import dataclass, field
@@ -118,7 +119,7 @@ class QuantizerConfig:
     l2_normalize: bool | None = None  # vq only
     lookup_dim: int | None = None  # vq only
     init: str | None = None  # None | kmeans | samples
-    init_vectors: int = 20000
+    init_vectors: int = 4096
     init_iters: int = 10
     restart_every: int = 0
     restart_min_count: int = 1
@@ -197,7 +198,7 @@ class TrainConfig:
     sample_every: int = 500  # reconstruction grid PNGs (needs an output directory)
     ckpt_every: int = 1000
     eval_every: int = 0  # held-out PSNR every N steps (0: only at the end)
-    eval_batches: int = 8
+    eval_batches: int = 8  # 0: no held-out evaluation
     num_samples: int = 16  # images in each reconstruction grid
 
 
@@ -349,6 +350,9 @@ def config_to_dict(config: Config) -> dict:
     """Plain nested dict (lists for tuples), e.g. to store in a checkpoint or write as YAML."""
 
     def plain(value):
+        if isinstance(value, DDConfig):  # its in_channels / out_ch follow model.in_channels
+            return {f.name: plain(getattr(value, f.name)) for f in dataclasses.fields(value)
+                    if f.name not in ("in_channels", "out_ch")}
         if dataclasses.is_dataclass(value):
             return {f.name: plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
         if isinstance(value, (list, tuple)):
@@ -408,9 +412,10 @@ def validate(config: Config) -> None:
     _choice(t.precision, PRECISIONS, "train.precision")
     if not (t.device in ("auto", "cpu", "cuda") or t.device.startswith("cuda:")):
         raise ConfigError(f"config key `train.device` must be auto, cpu, cuda or cuda:N, got {t.device!r}")
-    for name in ("batch_size", "lr", "log_every", "max_steps", "eval_batches"):
+    for name in ("batch_size", "lr", "log_every", "max_steps"):
         _positive(getattr(t, name), f"train.{name}")
-    for name in ("warmup_steps", "sample_every", "ckpt_every", "eval_every", "num_samples", "weight_decay"):
+    for name in ("warmup_steps", "sample_every", "ckpt_every", "eval_every", "eval_batches", "num_samples",
+                 "weight_decay"):
         _positive(getattr(t, name), f"train.{name}", allow_zero=True)
     _positive(t.grad_clip, "train.grad_clip")
     _positive(t.max_seconds, "train.max_seconds")
@@ -434,7 +439,12 @@ def parse_override(text: str) -> tuple[str, Any]:
         value = yaml.safe_load(raw) if raw.strip() else None
     except yaml.YAMLError as error:
         raise ConfigError(f"cannot parse the value of override `{key}`: {raw!r} ({error})") from None
+    if isinstance(value, str) and _FLOAT.match(value.strip()):  # YAML 1.1 reads 1e-3 as a string
+        value = float(value)
     return key, value
+
+
+_FLOAT = re.compile(r"^[-+]?(\d+\.?\d*|\.\d+)[eE][-+]?\d+$")
 
 
 def apply_overrides(values: dict, overrides) -> dict:

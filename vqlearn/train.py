@@ -589,7 +589,7 @@ class Trainer:
         q = self.config.quantizer
         order = torch.randperm(len(self.train_data), generator=torch.Generator().manual_seed(q.init_vectors))
         generator = self.codebook_rng if self.device.type == "cpu" else None
-        batch = self.config.train.batch_size
+        batch = max(self.config.train.batch_size, 64)  # no gradients here: bigger batches are cheap
         for level, quantizer in enumerate(self.model.quantizers):
             chunks, count, start = [], 0, 0
             needed = max(q.init_vectors, quantizer.codebook.shape[0])

@@ -1,0 +1,157 @@
+"""The typed config: loading, overrides, and errors that name the key."""
+
+from pathlib import Path
+
+import pytest
+
+from vqlearn.config import (
+    Config,
+    ConfigError,
+    VQGANModel,
+    VQVAE2Model,
+    config_from_dict,
+    config_to_dict,
+    load_config,
+    parse_override,
+)
+from vqlearn.train import build_loss, build_model, check_data_paths, learning_rate
+
+CONFIGS = sorted((Path(__file__).resolve().parents[1] / "configs").glob("*.yaml"))
+GPU_CONFIGS = ["vqvae_mnist_seed.yaml", "vqvae_cifar10_seed.yaml", "vqvae2_imagenet.yaml", "vqgan_imagenet_f16_1024.yaml"]
+
+
+def test_every_shipped_config_loads():
+    names = {p.name for p in CONFIGS}
+    assert {"vqvae_mnist.yaml", "vqvae2_photos.yaml", "vqgan_photos.yaml", *GPU_CONFIGS} <= names
+    for path in CONFIGS:
+        config = load_config(path)
+        assert config_from_dict(config_to_dict(config)) == config, path.name
+
+
+def test_seed_settings_in_gpu_configs():
+    seed = load_config(CONFIGS[0].parent / "vqvae_mnist_seed.yaml")
+    assert (seed.model.dim, seed.model.K, seed.train.batch_size, seed.train.lr) == (256, 512, 32, 3e-4)
+    v2 = load_config(CONFIGS[0].parent / "vqvae2_imagenet.yaml")
+    assert isinstance(v2.model, VQVAE2Model)
+    assert (v2.model.channel, v2.model.n_res_block, v2.model.n_res_channel) == (128, 2, 64)
+    assert (v2.model.embed_dim, v2.model.n_embed, v2.train.batch_size, v2.quantizer.beta) == (64, 512, 128, 0.25)
+    assert v2.resolved_quantizer_kind() == "ema"
+    gan = load_config(CONFIGS[0].parent / "vqgan_imagenet_f16_1024.yaml")
+    assert isinstance(gan.model, VQGANModel)
+    dd = gan.model.ddconfig
+    assert (gan.model.embed_dim, gan.model.n_embed) == (256, 1024)
+    assert (dd.ch, dd.ch_mult, dd.num_res_blocks, dd.attn_resolutions, dd.z_channels, dd.resolution) == (
+        128, (1, 1, 2, 2, 4), 2, (16,), 256, 256)
+    assert (gan.loss.disc_start, gan.loss.disc_weight, gan.loss.codebook_weight) == (250001, 0.8, 1.0)
+    assert gan.train.lr == 4.5e-6 and gan.train.scale_lr
+    # taming's rule: base_lr * batch_size * number of GPUs
+    assert learning_rate(gan, step=0, world_size=8) == pytest.approx(4.5e-6 * 32 * 8)
+
+
+@pytest.mark.parametrize("name", GPU_CONFIGS)
+def test_gpu_configs_without_their_data_name_the_root_key(name):
+    config = load_config(CONFIGS[0].parent / name, ["data.root=/nonexistent/vqlearn-data"])
+    with pytest.raises(ConfigError, match=r"data\.root"):
+        check_data_paths(config)
+    config = load_config(CONFIGS[0].parent / name, ["data.root=null"])
+    with pytest.raises(ConfigError, match=r"data\.root"):
+        check_data_paths(config)
+
+
+def test_defaults_are_the_seed_vqvae():
+    config = load_config()
+    assert isinstance(config, Config)
+    assert (config.family, config.model.dim, config.model.K) == ("vqvae", 256, 512)
+    assert config.resolved_quantizer_kind() == "vq" and config.resolved_loss_kind() == "vq"
+
+
+def test_overrides_are_yaml_values():
+    assert parse_override("train.lr=1e-3") == ("train.lr", 1e-3)
+    assert parse_override("model.ddconfig.ch_mult=[1, 2]") == ("model.ddconfig.ch_mult", [1, 2])
+    assert parse_override("data.root=null") == ("data.root", None)
+    assert parse_override("train.compile=true") == ("train.compile", True)
+    config = load_config(None, ["model.family=vqgan", "model.ddconfig.ch_mult=[1,2]", "train.lr=3e-4",
+                                ("train.batch_size", 4)])
+    assert config.model.ddconfig.ch_mult == (1, 2)
+    assert config.train.lr == 3e-4 and config.train.batch_size == 4
+    assert config.resolved_loss_kind() == "vqgan"
+
+
+@pytest.mark.parametrize(
+    "override, key",
+    [
+        ("train.lrr=1", "train.lrr"),
+        ("model.dimm=3", "model.dimm"),
+        ("optim.lr=1", "optim"),
+        ("model.ddconfig.chh=3", "model.ddconfig"),  # a VQ-VAE has no ddconfig
+    ],
+)
+def test_unknown_keys_are_named(override, key):
+    with pytest.raises(ConfigError, match="unknown config key") as error:
+        load_config(None, [override])
+    assert f"`{key}`" in str(error.value)
+
+
+def test_unknown_ddconfig_key_is_named():
+    with pytest.raises(ConfigError, match=r"model\.ddconfig\.chh"):
+        load_config(None, ["model.family=vqgan", "model.ddconfig.chh=3"])
+
+
+@pytest.mark.parametrize(
+    "override, key",
+    [
+        ("train.lr=fast", "train.lr"),
+        ("train.batch_size=1.5", "train.batch_size"),
+        ("model.batchnorm=maybe", "model.batchnorm"),
+        ("train.betas=[0.9]", "train.betas"),
+        ("data.name=3", "data.name"),
+        ("train.batch_size=0", "train.batch_size"),
+        ("train.precision=fp8", "train.precision"),
+        ("model.family=transformer", "model.family"),
+        ("quantizer.kind=rvq", "quantizer.kind"),
+        ("quantizer.init=random", "quantizer.init"),
+    ],
+)
+def test_wrong_values_are_named(override, key):
+    with pytest.raises(ConfigError, match=key.replace(".", r"\.")):
+        load_config(None, [override])
+
+
+def test_options_of_the_other_kind_are_refused():
+    with pytest.raises(ConfigError, match=r"quantizer\.decay"):
+        load_config(None, ["quantizer.decay=0.9"])  # a vq codebook has no decay
+    with pytest.raises(ConfigError, match=r"quantizer\.l2_normalize"):
+        load_config(None, ["quantizer.kind=ema", "quantizer.l2_normalize=true"])
+    with pytest.raises(ConfigError, match=r"loss\.disc_start"):
+        load_config(None, ["loss.disc_start=10"])  # vqvae: no discriminator
+    with pytest.raises(ConfigError, match=r"model\.ddconfig\.in_channels"):
+        load_config(None, ["model.family=vqgan", "model.ddconfig.in_channels=3"])
+
+
+def test_bad_override_syntax_and_missing_file():
+    with pytest.raises(ConfigError, match="key=value"):
+        load_config(None, ["train.lr"])
+    with pytest.raises(ConfigError, match="not found"):
+        load_config("/nonexistent/config.yaml")
+    with pytest.raises(ConfigError, match="is a value"):
+        load_config({"train": {"lr": 1.0}}, ["train.lr.x=1"])
+
+
+def test_builders_follow_the_config():
+    config = load_config(None, ["model.dim=16", "model.K=8", "quantizer.kind=ema", "quantizer.decay=0.9"])
+    model = build_model(config, in_channels=1)
+    assert model.quantize.n_embed == 8 and model.quantize.decay == 0.9
+    gan = load_config(None, ["model.family=vqgan", "model.ddconfig={ch: 32, ch_mult: [1, 2], attn_resolutions: [], "
+                             "num_groups: 8, z_channels: 8, resolution: 16}", "model.embed_dim=8", "model.n_embed=16",
+                             "loss.perceptual_weight=0", "loss.disc_start=7"])
+    model = build_model(gan, in_channels=1)
+    assert model.encoder.conv_in.in_channels == 1 and model.decoder.conv_out.out_channels == 1
+    loss = build_loss(gan, in_channels=1)
+    assert loss.discriminator_iter_start == 7 and loss.perceptual_loss is None
+
+
+def test_warmup():
+    config = load_config(None, ["train.lr=1e-3", "train.warmup_steps=10"])
+    assert learning_rate(config, 0) == pytest.approx(1e-4)
+    assert learning_rate(config, 9) == pytest.approx(1e-3)
+    assert learning_rate(config, 500) == pytest.approx(1e-3)
