@@ -572,6 +572,18 @@ class Trainer:
             g.copy_(flat[offset : offset + g.numel()].view_as(g))
             offset += g.numel()
 
+    def broadcast_buffers(self, module: nn.Module) -> None:
+        """Copy rank 0's BatchNorm statistics to every rank, as DDP does before each forward.
+
+        (EMA codebooks are buffers too, but they are all-reduced, so they need no copy.)
+        """
+        if self.world_size == 1:
+            return
+        for layer in module.modules():
+            if isinstance(layer, nn.modules.batchnorm._BatchNorm):
+                for buffer in layer.buffers():
+                    dist.broadcast(buffer, src=0)
+
     def disc_active(self) -> bool:
         return self.discriminator is not None and self.step >= self.disc_start
 
@@ -656,6 +668,7 @@ class Trainer:
             self.scaler.scale(d_loss).backward()
             self.average_discriminator_grads()
             self.clip_and_step(self.opt_d, self.discriminator.parameters())
+            self.broadcast_buffers(self.discriminator)
             log.update(d_log)
         self.scaler.update()
 
@@ -846,6 +859,10 @@ class Trainer:
             if bar is not None:
                 bar.close()
         seconds = time.perf_counter() - start
+        # Each rank's last forward pass updated its own BatchNorm statistics: keep rank 0's everywhere.
+        self.broadcast_buffers(self.model)
+        if self.discriminator is not None:
+            self.broadcast_buffers(self.discriminator)
         if self.sum_steps:  # a partial interval at the end
             now = time.perf_counter()
             self.record(self.log_row(seconds, (self.step - interval_step) / max(now - interval_start, 1e-9)), None)
