@@ -146,6 +146,10 @@ def main(argv=None) -> int:
         split = args.split or data.val_split
         check_data_paths(config)
         dataset = build_dataset(data.name, split, image_size=data.image_size, root=data.root, augment=False)
+        channels = dataset[0].shape[0]
+        if channels != model.in_channels:
+            raise ValueError(f"--data {data.name} has {channels}-channel images but the checkpoint's model takes "
+                             f"{model.in_channels}; evaluate it on a dataset like the one it was trained on")
     except (CheckpointError, ConfigError, ValueError, FileNotFoundError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

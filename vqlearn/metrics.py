@@ -48,7 +48,8 @@ def ssim(
 ) -> torch.Tensor:
     """Structural similarity per image (Wang et al. 2004), averaged over channels and positions.
 
-    ``x, y: (B, C, H, W)`` in [0, 1] -> ``(B,)``. Local means, variances and the
+    ``x, y: (B, C, H, W)`` in [0, 1] -> ``(B,)``, computed in float32 (float64 if
+    given float64: the variances are differences of nearly equal numbers). Local means, variances and the
     covariance come from an ``window_size`` x ``window_size`` Gaussian window
     (sigma 1.5), evaluated only where the window fits inside the image ("valid"),
     and combine as
@@ -64,13 +65,14 @@ def ssim(
     if h < window_size or w < window_size:
         raise ValueError(f"SSIM with an {window_size}x{window_size} window needs images at least that big, got {h}x{w}")
     channels = x.shape[1]
-    window = gaussian_window(window_size, sigma).to(x.device, torch.float32)
+    dtype = torch.promote_types(x.dtype, torch.float32)  # float64 stays float64
+    window = gaussian_window(window_size, sigma).to(x.device, dtype)
     window = window.expand(channels, 1, window_size, window_size)  # depthwise
 
     def local_mean(t: torch.Tensor) -> torch.Tensor:
         return F.conv2d(t, window, groups=channels)
 
-    x, y = x.float(), y.float()
+    x, y = x.to(dtype), y.to(dtype)
     mu_x, mu_y = local_mean(x), local_mean(y)
     var_x = local_mean(x * x) - mu_x**2
     var_y = local_mean(y * y) - mu_y**2
