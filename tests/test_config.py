@@ -155,3 +155,15 @@ def test_warmup():
     assert learning_rate(config, 0) == pytest.approx(1e-4)
     assert learning_rate(config, 9) == pytest.approx(1e-3)
     assert learning_rate(config, 500) == pytest.approx(1e-3)
+
+
+def test_cosine_schedule():
+    config = load_config(None, ["train.lr=1e-3", "train.lr_schedule=cosine", "train.max_steps=100",
+                                "train.min_lr_ratio=0.1", "train.warmup_steps=10"])
+    assert learning_rate(config, 0) == pytest.approx(1e-4)  # warmup first
+    assert learning_rate(config, 10) == pytest.approx(1e-3)
+    assert learning_rate(config, 55) == pytest.approx(1e-3 * (0.1 + 0.9 * 0.5))  # half way down
+    assert learning_rate(config, 100) == pytest.approx(1e-4)
+    assert learning_rate(config, 1000) == pytest.approx(1e-4)
+    with pytest.raises(ConfigError, match=r"train\.lr_schedule"):
+        load_config(None, ["train.lr_schedule=linear"])

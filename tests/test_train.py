@@ -205,3 +205,11 @@ def test_batch_larger_than_the_dataset_is_named():
     data = torch.zeros(4, 1, 8, 8)
     with pytest.raises(ConfigError, match=r"train\.batch_size"):
         Trainer(tiny("vqvae", "train.eval_batches=0"), progress=False, train_data=list(data))
+
+
+def test_cuda_code_path_on_cpu():
+    """bf16 autocast and channels_last (the CUDA defaults) also run on the CPU; the quantizer stays fp32."""
+    result = train(tiny("vqgan", "train.precision=bf16", "train.channels_last=true", "train.sample_every=0"),
+                   max_steps=4, progress=False)
+    assert all(torch.isfinite(torch.tensor(v)) for k, v in result.history[-1].items() if k.startswith("train/"))
+    assert result.model.quantize.embedding.weight.dtype == torch.float32

@@ -177,7 +177,9 @@ class TrainConfig:
     multiplied by the global batch, ``batch_size * world_size`` (taming's rule,
     ``lr = ngpu * batch_size * base_lr``). ``warmup_steps`` ramps it linearly
     from 0. ``precision: auto`` is bf16 autocast on CUDA and fp32 on CPU.
-    ``max_steps`` counts optimiser steps of the autoencoder (the generator).
+    ``max_steps`` counts optimiser steps of the autoencoder (the generator); it is
+    also the horizon of the cosine schedule (a shorter ``--max-steps`` / ``train(max_steps=)``
+    stops early without changing the schedule, so runs stay exactly resumable).
     """
 
     batch_size: int = 32
@@ -186,6 +188,8 @@ class TrainConfig:
     betas: tuple[float, float] = (0.9, 0.999)
     weight_decay: float = 0.0
     warmup_steps: int = 0
+    lr_schedule: str = "constant"  # constant | cosine (to min_lr_ratio * lr at train.max_steps)
+    min_lr_ratio: float = 0.0
     grad_clip: float | None = None
     max_steps: int = 1000
     max_seconds: float | None = None
@@ -203,6 +207,7 @@ class TrainConfig:
 
 
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+LR_SCHEDULES = ("constant", "cosine")
 
 
 @dataclass
@@ -410,6 +415,9 @@ def validate(config: Config) -> None:
         _choice(loss.disc_loss, ("hinge", "vanilla"), "loss.disc_loss")
 
     _choice(t.precision, PRECISIONS, "train.precision")
+    _choice(t.lr_schedule, LR_SCHEDULES, "train.lr_schedule")
+    if not 0 <= t.min_lr_ratio <= 1:
+        raise ConfigError(f"config key `train.min_lr_ratio` must be in [0, 1], got {t.min_lr_ratio}")
     if not (t.device in ("auto", "cpu", "cuda") or t.device.startswith("cuda:")):
         raise ConfigError(f"config key `train.device` must be auto, cpu, cuda or cuda:N, got {t.device!r}")
     for name in ("batch_size", "lr", "log_every", "max_steps"):

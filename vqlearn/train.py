@@ -335,7 +335,9 @@ def _tuples(value):
 
 
 def learning_rate(config: Config, step: int, world_size: int = 1) -> float:
-    """The learning rate at ``step``: linear warmup over ``warmup_steps``, then constant.
+    """The learning rate at ``step`` (0-based): linear warmup over ``warmup_steps``, then
+    constant, or (``lr_schedule: cosine``) a half cosine from ``lr`` down to
+    ``min_lr_ratio * lr`` at ``train.max_steps``.
 
     With ``train.scale_lr`` the configured rate is taming's *base* rate, multiplied
     by the global batch ``batch_size * world_size``.
@@ -343,7 +345,10 @@ def learning_rate(config: Config, step: int, world_size: int = 1) -> float:
     t = config.train
     lr = t.lr * t.batch_size * world_size if t.scale_lr else t.lr
     if t.warmup_steps and step < t.warmup_steps:
-        lr *= (step + 1) / t.warmup_steps
+        return lr * (step + 1) / t.warmup_steps
+    if t.lr_schedule == "cosine":
+        progress = min(1.0, (step - t.warmup_steps) / max(1, t.max_steps - t.warmup_steps))
+        lr *= t.min_lr_ratio + (1 - t.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * progress))
     return lr
 
 
