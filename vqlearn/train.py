@@ -459,6 +459,12 @@ class Trainer:
             ids = [self.device.index] if self.device.type == "cuda" else None
             self.model_for_step = nn.parallel.DistributedDataParallel(self.model, device_ids=ids)
         if t.compile:
+            if self.discriminator is not None:
+                # The adaptive GAN weight differentiates the loss twice (retain_graph=True), which a
+                # compiled backward only allows without donated buffers.
+                from torch._functorch import config as functorch_config
+
+                functorch_config.donated_buffer = False
             self.model_for_step = torch.compile(self.model_for_step)
         seed_everything(t.seed + self.rank)  # ranks now draw different randomness (if any is drawn)
 
