@@ -2,6 +2,7 @@
 the NaN stop, the in-memory API and the command line."""
 
 import json
+import os
 
 import pytest
 import torch
@@ -213,3 +214,16 @@ def test_cuda_code_path_on_cpu():
                    max_steps=4, progress=False)
     assert all(torch.isfinite(torch.tensor(v)) for k, v in result.history[-1].items() if k.startswith("train/"))
     assert result.model.quantize.embedding.weight.dtype == torch.float32
+
+
+@pytest.mark.skipif(not os.environ.get("VQLEARN_TEST_COMPILE"),
+                    reason="torch.compile needs a C++ compiler and ~1 min; set VQLEARN_TEST_COMPILE=1")
+@pytest.mark.parametrize("family", ["vqvae2", "vqgan"])
+def test_compile_matches_eager(family):
+    """The compiled model (quantizers kept eager) follows the eager one step for step."""
+    losses = []
+    for compile in ("false", "true"):
+        result = train(tiny(family, f"train.compile={compile}", "train.sample_every=0", "train.eval_batches=0"),
+                       max_steps=4, progress=False)
+        losses.append([row["train/total_loss"] for row in result.history])
+    assert losses[1] == pytest.approx(losses[0], rel=1e-3)

@@ -465,6 +465,10 @@ class Trainer:
                 from torch._functorch import config as functorch_config
 
                 functorch_config.donated_buffer = False
+            # Quantizers stay eager: argmin, histograms, in-place EMA updates and their all-reduce
+            # gain nothing from compilation (and torch 2.14's inductor miscomputes the EMA update).
+            for quantizer in self.model.quantizers:
+                quantizer.forward = torch.compiler.disable(quantizer.forward)
             self.model_for_step = torch.compile(self.model_for_step)
         seed_everything(t.seed + self.rank)  # ranks now draw different randomness (if any is drawn)
 
