@@ -500,6 +500,7 @@ class Trainer:
         self.sums: dict[str, torch.Tensor] = {}
         self.sum_steps = 0
         self.restarts = 0
+        self.saved_step = -1
         self.sample_paths: list[Path] = []
         self.sample_batch = first_images(val_data if val_data is not None else train_data, t.num_samples)
 
@@ -797,10 +798,16 @@ class Trainer:
         }
 
     def save_checkpoint(self) -> Path | None:
-        state = self.checkpoint_state()  # every rank takes part (RNG gather)
-        if not self.is_main or self.out_dir is None:
+        """Write ``out_dir/last.ckpt`` (rank 0; every rank must call it). Returns its path."""
+        if self.out_dir is None:
             return None
         path = self.out_dir / "last.ckpt"
+        if self.saved_step == self.step:
+            return path if self.is_main else None
+        state = self.checkpoint_state()  # every rank takes part (RNG gather)
+        self.saved_step = self.step
+        if not self.is_main:
+            return None
         save_atomic(state, path)
         return path
 
@@ -886,7 +893,8 @@ class Trainer:
             self.history[-1].update(final)
             self._rewrite_last_row()
         checkpoint = self.save_checkpoint()
-        if self.out_dir is not None and self.is_main and t.sample_every:
+        saved_samples = self.sample_paths and self.sample_paths[-1].stem == f"step_{self.step:06d}"
+        if self.out_dir is not None and self.is_main and t.sample_every and not saved_samples:
             self.save_samples()
         return TrainResult(self.model, self.loss_fn, self.config, self.history, final, self.step, stopped, seconds,
                            self.out_dir, checkpoint, self.sample_paths)
