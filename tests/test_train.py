@@ -227,3 +227,18 @@ def test_compile_matches_eager(family):
                        max_steps=4, progress=False)
         losses.append([row["train/total_loss"] for row in result.history])
     assert losses[1] == pytest.approx(losses[0], rel=1e-3)
+
+
+def test_returned_model_carries_no_trainer_hooks():
+    import pickle
+
+    from vqlearn.train import train
+
+    config = {
+        "model": {"family": "vqvae", "dim": 16, "K": 16},
+        "data": {"name": "mnist"},
+        "train": {"batch_size": 8, "max_steps": 2, "eval_batches": 0, "sample_every": 0, "ckpt_every": 0},
+    }
+    result = train(config, progress=False)
+    assert all(not q._forward_pre_hooks for q in result.model.quantizers)
+    pickle.dumps(result.model)  # would fail on the trainer's local hook closure

@@ -488,8 +488,7 @@ class Trainer:
         self.codebook_rng = torch.Generator().manual_seed(t.seed)
         self.captured: list[torch.Tensor | None] = [None] * len(quantizers)
         self.capturing = False
-        for i, q in enumerate(quantizers):
-            q.register_forward_pre_hook(self._capture_hook(i))
+        self.capture_hooks = [q.register_forward_pre_hook(self._capture_hook(i)) for i, q in enumerate(quantizers)]
 
         # Position and bookkeeping.
         self.step = 0
@@ -1004,7 +1003,10 @@ def train(
         trainer = Trainer(config, out_dir, progress, callback, train_data, val_data)
         if resume:
             trainer.resume()
-        return trainer.run(max_steps, max_seconds)
+        result = trainer.run(max_steps, max_seconds)
+        for hook in trainer.capture_hooks:  # the returned model must not keep the trainer alive
+            hook.remove()
+        return result
     finally:
         if created_group:
             dist.destroy_process_group()
