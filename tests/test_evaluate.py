@@ -12,14 +12,6 @@ from vqlearn.perceptual import lpips_available
 from vqlearn.train import load_config, train
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def test_psnr_known_value():
     x = torch.zeros(2, 1, 8, 8)
     y = torch.full_like(x, 0.1)  # mse 0.01 -> 10 log10(1 / 0.01) = 20 dB

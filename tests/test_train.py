@@ -31,15 +31,6 @@ GAN_KEYS = ["p_loss", "d_weight", "disc_factor", "g_loss"]
 DISC_KEYS = ["disc_loss", "logits_real", "logits_fake"]
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny models run fastest on one thread, and a shared machine makes two threads spin."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def tiny(family, *extra):
     return load_config(None, [*TINY[family], *COMMON, *extra])
 
