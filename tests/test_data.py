@@ -1,7 +1,9 @@
-"""Tests for vqlearn.data: the offline datasets, splits, determinism, folder and torchvision loaders."""
+"""Tests for vqlearn.data: the registry, the offline datasets, splits, determinism, folder and torchvision loaders."""
 
 import random
 import warnings
+
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -14,14 +16,17 @@ from vqlearn.data import (
     PHOTOS_TEST,
     PHOTOS_TRAIN,
     SPLITS,
+    DatasetSpec,
     ImageFolder,
     PhotoCrops,
+    TorchvisionImages,
     build_dataset,
+    check_data_paths,
     dataset_channels,
-    denormalize,
     load_photo,
-    normalize,
 )
+from vqlearn.data.offline import _mnist_arrays, _mnist_split
+from vqlearn.errors import ConfigError
 
 OFFLINE = {
     # name: (train size, test size, default side)
@@ -58,8 +63,6 @@ def test_mnist_uses_full_range_and_stratified_split():
     test_set = build_dataset("mnist", "test")
     x = torch.stack([test_set[i] for i in range(len(test_set))])
     assert x.min() == -1.0 and x.max() == 1.0  # background 0 -> -1, ink 255 -> 1
-    from vqlearn.data import _mnist_arrays, _mnist_split
-
     _, labels = _mnist_arrays()
     test, train = _mnist_split(labels, "test"), _mnist_split(labels, "train")
     assert np.bincount(labels[test]).tolist() == [50] * 10
@@ -75,20 +78,54 @@ def test_splits_independent_of_global_rng():
         assert torch.equal(x, y)
 
 
-def test_normalize_denormalize():
-    pixels = torch.arange(256, dtype=torch.float32) / 255
-    x = normalize(pixels)
-    assert x[0] == -1 and x[-1] == 1
-    assert torch.allclose(denormalize(x), pixels)
-    assert denormalize(torch.tensor([-3.0, 3.0])).tolist() == [0.0, 1.0]
-    assert np.allclose(denormalize(np.array([-1.0, 0.0, 1.0])), [0.0, 0.5, 1.0])
+# ---------------------------------------------------------------- the registry
 
 
-def test_every_dataset_named_and_channels():
-    assert set(DATASETS) >= {"mnist", "photos", "faces", "digits", "torchvision-mnist", "fashion-mnist",
-                             "cifar10", "folder"}
-    assert all(isinstance(d, str) and d for d in DATASETS.values())
+def test_every_dataset_has_one_record():
+    assert list(DATASETS) == ["mnist", "photos", "faces", "digits", "torchvision-mnist", "fashion-mnist",
+                              "cifar10", "folder"]
+    for name, spec in DATASETS.items():
+        assert isinstance(spec, DatasetSpec) and spec.name == name and spec.description
+        assert spec.channels in (1, 3)
+        assert spec.needs_root or not spec.can_download  # only on-disk sets download
+        assert spec.needs_root == (name not in OFFLINE)
+    assert [n for n, s in DATASETS.items() if s.image_size is None] == ["folder"]
+    assert [n for n, s in DATASETS.items() if s.random_crops] == ["photos"]
+    assert [n for n, s in DATASETS.items() if s.flips] == ["photos", "faces", "cifar10", "folder"]
+
+
+def test_channels_and_native_size_come_from_the_registry():
+    for name, spec in DATASETS.items():
+        assert dataset_channels(name) == spec.channels
     assert [dataset_channels(n) for n in ("mnist", "photos", "cifar10", "folder")] == [1, 3, 3, 3]
+    for name in OFFLINE:
+        c, h, w = build_dataset(name, "test")[0].shape
+        assert c == dataset_channels(name) and h == w == DATASETS[name].image_size == OFFLINE[name][2]
+
+
+def _data(name, root=None, download=False, image_size=None):
+    """A stand-in for a config's ``data`` section."""
+    return SimpleNamespace(name=name, root=root, download=download, image_size=image_size)
+
+
+def test_check_data_paths_names_the_key_and_the_fix(tmp_path):
+    for name in OFFLINE:
+        check_data_paths(_data(name))  # nothing on disk needed
+    for name in ("torchvision-mnist", "cifar10", "folder"):
+        with pytest.raises(ConfigError, match=rf"`data\.root`.*--set data\.root=/path/to/{name}"):
+            check_data_paths(_data(name, image_size=8))
+    missing = str(tmp_path / "missing")
+    with pytest.raises(ConfigError, match=r"`data\.root`: .*missing does not exist.*data\.download=true"):
+        check_data_paths(_data("cifar10", root=missing))
+    check_data_paths(_data("cifar10", root=missing, download=True))  # will be downloaded into it
+    with pytest.raises(ConfigError, match=r"`data\.root`") as err:
+        check_data_paths(_data("folder", root=missing, image_size=8))
+    assert "download" not in str(err.value)  # a folder cannot be downloaded
+    with pytest.raises(ConfigError, match=r"`data\.image_size`.*--set data\.image_size=64"):
+        check_data_paths(_data("folder", root=str(tmp_path)))
+    check_data_paths(_data("folder", root=str(tmp_path), image_size=8))
+    with pytest.raises(ConfigError, match=r"`data\.name`.*'imagenet'.*mnist"):
+        check_data_paths(_data("imagenet"))
 
 
 # ---------------------------------------------------------------- photos
@@ -287,8 +324,6 @@ def test_torchvision_mnist_from_local_files(tmp_path):
 
 
 def test_torchvision_wrapper_rgb_flip():
-    from vqlearn.data import TorchvisionImages
-
     array = np.zeros((8, 8, 3), dtype=np.uint8)
     array[:, :4] = 255  # left half white
     base = [(Image.fromarray(array), 0)] * 64

@@ -1,8 +1,8 @@
 """Image quality metrics: PSNR and SSIM, on images in [0, 1].
 
-The models work on images in [-1, 1]; :func:`to_unit_range` maps them (and
-clamps reconstructions that overshoot) to [0, 1], where both metrics use a
-peak value of 1.0. Every function returns one number per image, ``(B,)``, so
+The models work on images in [-1, 1]; :func:`vqlearn.images.denormalize` maps
+them (and clamps reconstructions that overshoot) to [0, 1], where both metrics
+use a peak value of 1.0. Every function returns one number per image, ``(B,)``, so
 a caller can average over a dataset image by image.
 
 Book: chapter "Training a VQ-VAE" (how good is 26 dB?).
@@ -12,11 +12,6 @@ from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
-
-
-def to_unit_range(x: torch.Tensor) -> torch.Tensor:
-    """``(B, C, H, W)`` in [-1, 1] -> [0, 1], clamped, float32."""
-    return ((x.float() + 1.0) / 2.0).clamp(0.0, 1.0)
 
 
 def psnr(x: torch.Tensor, y: torch.Tensor, peak: float = 1.0) -> torch.Tensor:

@@ -29,7 +29,7 @@ checks the SHA-256 prefix in the file name only while downloading; a file that
 is already in the cache is loaded as it is. :func:`load_lpips` with
 ``download=True`` downloads with the hash check on.
 
-Book: chapter "Perceptual loss".
+Book: chapter "Perceptual loss" (planned).
 """
 
 from __future__ import annotations

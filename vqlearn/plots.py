@@ -13,7 +13,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import torch
 
-from vqlearn.data import denormalize
+from vqlearn.images import denormalize
 from vqlearn.viz import make_grid
 
 

@@ -12,7 +12,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from vqlearn.metrics import to_unit_range
+from vqlearn.images import denormalize
 
 
 def make_grid(images: torch.Tensor, nrow: int = 8, padding: int = 2, pad_value: float = 1.0) -> torch.Tensor:
@@ -34,7 +34,7 @@ def reconstruction_grid(originals: torch.Tensor, reconstructions: torch.Tensor, 
     Returns a ``(C, H', W')`` grid in [0, 1]: row 1 originals 1..nrow, row 2 their
     reconstructions, row 3 originals nrow+1..2*nrow, and so on.
     """
-    a, b = to_unit_range(originals.detach().cpu()), to_unit_range(reconstructions.detach().cpu())
+    a, b = denormalize(originals.detach().cpu()), denormalize(reconstructions.detach().cpu())
     rows = []
     for start in range(0, len(a), nrow):
         chunk_a, chunk_b = a[start : start + nrow], b[start : start + nrow]
