@@ -1,4 +1,4 @@
-"""Vector quantizers, codebook statistics and anti-collapse tools.
+"""Vector quantizers: nearest-code lookup, the straight-through estimator, VQ and EMA codebooks.
 
 The VQ bottleneck replaces each encoder vector ``z_e`` with its nearest
 codebook entry ``e_k`` (van den Oord et al. 2017, eq. 1-3):
@@ -22,6 +22,8 @@ Two codebooks are provided:
   ``embed_avg`` so its checkpoints load.
 
 Distances and EMA updates always run in float32, also under autocast.
+Usage statistics, data initialisation and dead-code restarts live in
+:mod:`vqlearn.codebook`.
 
 Book: chapter "Vector quantization and the straight-through estimator",
 chapter "Codebook and commitment losses".
@@ -38,6 +40,8 @@ import torch.distributed as dist
 import torch.nn as nn
 import torch.nn.functional as F
 from einops import rearrange
+
+from vqlearn.runtime import is_distributed
 
 UNKNOWN_INDEX_CHOICES = ("random", "extra")
 
@@ -57,10 +61,6 @@ class Quantized(NamedTuple):
     loss: torch.Tensor
     indices: torch.Tensor
     perplexity: torch.Tensor
-
-
-def _distributed() -> bool:
-    return dist.is_available() and dist.is_initialized()
 
 
 @contextmanager
@@ -351,11 +351,13 @@ class EMAVectorQuantizer(nn.Module):
         onehot = F.one_hot(indices, self.n_embed).type(z_flat.dtype)  # (N, K)
         counts = onehot.sum(0)  # (K,)   n_k
         sums = z_flat.t() @ onehot  # (dim, K)   s_k
-        if _distributed():
+        if is_distributed():
             dist.all_reduce(counts)
             dist.all_reduce(sums)
-        self.cluster_size.mul_(self.decay).add_(counts, alpha=1 - self.decay)
-        self.embed_avg.mul_(self.decay).add_(sums, alpha=1 - self.decay)
+        # lerp_(y, 1 - decay) is decay * x + (1 - decay) * y; torch 2.14's inductor
+        # miscompiled the mul_().add_() spelling of it, lerp_ compiles correctly.
+        self.cluster_size.lerp_(counts, 1 - self.decay)
+        self.embed_avg.lerp_(sums, 1 - self.decay)
         total = self.cluster_size.sum()
         smoothed = (self.cluster_size + self.eps) / (total + self.n_embed * self.eps) * total
         self.embed.copy_(self.embed_avg / smoothed[None, :])
@@ -395,150 +397,3 @@ def make_quantizer(kind: str, num_codes: int, dim: int, beta: float = 0.25, **op
     if kind == "ema":
         return EMAVectorQuantizer(dim, num_codes, beta=beta, **options)
     raise ValueError(f"quantizer must be one of {QUANTIZER_KINDS}, got {kind!r}")
-
-
-# ---------------------------------------------------------------------------
-# Codebook statistics over a whole pass
-# ---------------------------------------------------------------------------
-
-
-class CodebookUsage:
-    """Histogram of code indices accumulated over many batches.
-
-    ``update(indices)`` after each batch; then ``fraction_used`` (distinct codes
-    seen / K) and ``perplexity`` describe the whole pass, not one batch --
-    per-batch numbers understate usage when a batch holds fewer vectors than K.
-    Under DDP call :meth:`all_reduce` before reading.
-    """
-
-    def __init__(self, num_codes: int):
-        self.num_codes = num_codes
-        self.counts = torch.zeros(num_codes, dtype=torch.long)
-
-    def update(self, indices: torch.Tensor) -> None:
-        self.counts += torch.bincount(indices.reshape(-1).cpu(), minlength=self.num_codes)
-
-    def reset(self) -> None:
-        self.counts.zero_()
-
-    def all_reduce(self) -> None:
-        if _distributed():
-            device = "cuda" if dist.get_backend() == "nccl" else "cpu"
-            counts = self.counts.to(device)
-            dist.all_reduce(counts)
-            self.counts = counts.cpu()
-
-    @property
-    def codes_used(self) -> int:
-        return int((self.counts > 0).sum())
-
-    @property
-    def fraction_used(self) -> float:
-        return self.codes_used / self.num_codes
-
-    @property
-    def perplexity(self) -> float:
-        probs = self.counts.double() / max(int(self.counts.sum()), 1)
-        return float(torch.exp(-(probs * torch.log(probs + 1e-12)).sum()))
-
-
-# ---------------------------------------------------------------------------
-# Anti-collapse tools (work with any quantizer above, inside any model)
-# ---------------------------------------------------------------------------
-
-
-def _broadcast_from_rank0(tensor: torch.Tensor) -> torch.Tensor:
-    if _distributed():
-        dist.broadcast(tensor, src=0)
-    return tensor
-
-
-def kmeans_plus_plus(vectors: torch.Tensor, k: int, generator: torch.Generator | None = None) -> torch.Tensor:
-    """k-means++ seeding (Arthur & Vassilvitskii 2007): ``(N, D) -> (k, D)``.
-
-    Each new center is drawn with probability proportional to the squared
-    distance to the nearest center so far, so the seeds spread over the data.
-    """
-    first = torch.randint(0, len(vectors), (1,), generator=generator)
-    centers = [vectors[first]]
-    closest = ((vectors - centers[0]) ** 2).sum(1)  # (N,) squared distance to nearest center
-    for _ in range(1, k):
-        weights = closest if closest.sum() > 0 else torch.ones_like(closest)
-        pick = torch.multinomial(weights, 1, generator=generator)
-        centers.append(vectors[pick])
-        closest = torch.minimum(closest, ((vectors - centers[-1]) ** 2).sum(1))
-    return torch.cat(centers)
-
-
-def kmeans(vectors: torch.Tensor, k: int, iters: int = 10, generator: torch.Generator | None = None) -> torch.Tensor:
-    """Lloyd's k-means from k-means++ seeds: ``vectors (N, D) -> centers (k, D)``, float32.
-
-    Needs ``N >= k``; an empty cluster keeps its previous center.
-    """
-    vectors = vectors.float()
-    if len(vectors) < k:
-        raise ValueError(f"k-means needs at least k={k} vectors to start from, got {len(vectors)}; pass more data")
-    centers = kmeans_plus_plus(vectors, k, generator)
-    for _ in range(iters):
-        assign = nearest_code(vectors, centers)
-        sums = torch.zeros_like(centers).index_add_(0, assign, vectors)
-        counts = torch.bincount(assign, minlength=k).float()
-        nonempty = counts > 0
-        centers[nonempty] = sums[nonempty] / counts[nonempty, None]
-    return centers
-
-
-@torch.no_grad()
-def init_codebook_from_data(
-    quantizer: VectorQuantizer | EMAVectorQuantizer,
-    z: torch.Tensor,
-    method: str = "kmeans",
-    iters: int = 10,
-    generator: torch.Generator | None = None,
-) -> None:
-    """Initialise every code from encoder outputs ``z (B, C, h, w)``.
-
-    ``method="samples"`` copies K random encoder vectors; ``"kmeans"`` runs k-means
-    on them (Lancucki et al. 2020). Codes then start where the data is, so none
-    begins dead. Under DDP rank 0's result is broadcast.
-    """
-    if method not in ("kmeans", "samples"):
-        raise ValueError(f"method must be 'kmeans' or 'samples', got {method!r}")
-    vectors = quantizer.to_lookup_space(z).float()
-    k = quantizer.codebook.shape[0]
-    if len(vectors) < k:
-        raise ValueError(
-            f"init_codebook_from_data needs at least K={k} encoder vectors, got {len(vectors)} "
-            f"(from z of shape {tuple(z.shape)}); pass a larger batch"
-        )
-    if method == "samples":
-        centers = vectors[torch.randperm(len(vectors), generator=generator)[:k]]
-    else:
-        centers = kmeans(vectors, k, iters, generator)
-    centers = _broadcast_from_rank0(centers.to(quantizer.codebook.device).contiguous())
-    quantizer.replace_codes(torch.arange(k, device=centers.device), centers)
-
-
-@torch.no_grad()
-def restart_dead_codes(
-    quantizer: VectorQuantizer | EMAVectorQuantizer,
-    z: torch.Tensor,
-    counts: torch.Tensor,
-    min_count: int = 1,
-    generator: torch.Generator | None = None,
-) -> int:
-    """Move codes used fewer than ``min_count`` times onto random encoder vectors.
-
-    ``z: (B, C, h, w)`` a recent batch of encoder outputs, ``counts: (K,)`` how
-    often each code was chosen since the last restart (e.g. ``CodebookUsage.counts``,
-    summed over ranks). Returns the number of codes restarted. Under DDP rank 0's
-    choice of replacement vectors is broadcast, so codebooks stay identical.
-    """
-    dead = torch.nonzero(counts < min_count).flatten()
-    if len(dead) == 0:
-        return 0
-    vectors = quantizer.to_lookup_space(z).float()
-    picks = torch.randint(0, len(vectors), (len(dead),), generator=generator)
-    replacement = _broadcast_from_rank0(vectors[picks.to(vectors.device)].contiguous())
-    quantizer.replace_codes(dead.to(replacement.device), replacement)
-    return len(dead)
