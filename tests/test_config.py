@@ -1,5 +1,8 @@
 """The typed config: loading, overrides, and errors that name the key."""
 
+import dataclasses
+import json
+import re
 from pathlib import Path
 
 import pytest
@@ -7,6 +10,7 @@ import pytest
 from vqlearn.config import (
     Config,
     ConfigError,
+    TrainConfig,
     VQGANModel,
     VQVAE2Model,
     config_from_dict,
@@ -14,7 +18,12 @@ from vqlearn.config import (
     load_config,
     parse_override,
 )
-from vqlearn.train import build_loss, build_model, check_data_paths, learning_rate
+from vqlearn.losses import DISC_LOSSES, REC_LOSSES
+from vqlearn.quantize import QUANTIZER_KINDS
+from vqlearn.runtime import PRECISIONS
+from vqlearn.build import build_loss, build_model
+from vqlearn.data import check_data_paths
+from vqlearn.train import learning_rate
 
 CONFIGS = sorted((Path(__file__).resolve().parents[1] / "configs").glob("*.yaml"))
 GPU_CONFIGS = ["vqvae_mnist_seed.yaml", "vqvae_cifar10_seed.yaml", "vqvae2_imagenet.yaml", "vqgan_imagenet_f16_1024.yaml"]
@@ -52,10 +61,10 @@ def test_seed_settings_in_gpu_configs():
 def test_gpu_configs_without_their_data_name_the_root_key(name):
     config = load_config(CONFIGS[0].parent / name, ["data.root=/nonexistent/vqlearn-data"])
     with pytest.raises(ConfigError, match=r"data\.root"):
-        check_data_paths(config)
+        check_data_paths(config.data)
     config = load_config(CONFIGS[0].parent / name, ["data.root=null"])
     with pytest.raises(ConfigError, match=r"data\.root"):
-        check_data_paths(config)
+        check_data_paths(config.data)
 
 
 def test_defaults_are_the_seed_vqvae():
@@ -138,15 +147,16 @@ def test_bad_override_syntax_and_missing_file():
 
 
 def test_builders_follow_the_config():
-    config = load_config(None, ["model.dim=16", "model.K=8", "quantizer.kind=ema", "quantizer.decay=0.9"])
-    model = build_model(config, in_channels=1)
+    config = load_config(None, ["model.in_channels=1", "model.dim=16", "model.K=8", "quantizer.kind=ema",
+                                "quantizer.decay=0.9"])
+    model = build_model(config)
     assert model.quantize.n_embed == 8 and model.quantize.decay == 0.9
     gan = load_config(None, ["model.family=vqgan", "model.ddconfig={ch: 32, ch_mult: [1, 2], attn_resolutions: [], "
                              "num_groups: 8, z_channels: 8, resolution: 16}", "model.embed_dim=8", "model.n_embed=16",
-                             "loss.perceptual_weight=0", "loss.disc_start=7"])
-    model = build_model(gan, in_channels=1)
+                             "loss.perceptual_weight=0", "loss.disc_start=7", "model.in_channels=1"])
+    model = build_model(gan)
     assert model.encoder.conv_in.in_channels == 1 and model.decoder.conv_out.out_channels == 1
-    loss = build_loss(gan, in_channels=1)
+    loss = build_loss(gan)
     assert loss.discriminator_iter_start == 7 and loss.perceptual_loss is None
 
 
@@ -167,3 +177,95 @@ def test_cosine_schedule():
     assert learning_rate(config, 1000) == pytest.approx(1e-4)
     with pytest.raises(ConfigError, match=r"train\.lr_schedule"):
         load_config(None, ["train.lr_schedule=linear"])
+
+
+def test_the_model_family_picks_the_schema():
+    """``model`` is a union keyed on ``family``: a key of another family is named with this family's keys."""
+    ddconfig = {"ch": 32, "ch_mult": [1, 2]}
+    assert isinstance(config_from_dict({"model": {"family": "vqgan", "ddconfig": ddconfig}}).model, VQGANModel)
+    with pytest.raises(ConfigError) as error:
+        config_from_dict({"model": {"family": "vqvae", "ddconfig": ddconfig}})
+    assert str(error.value) == (
+        "unknown config key `model.ddconfig` in `model`; known keys there: family, in_channels, dim, K, batchnorm"
+    )
+
+
+def test_choices_come_from_their_one_home():
+    with pytest.raises(ConfigError) as error:
+        load_config(None, ["quantizer.kind=vqq"])
+    assert str(error.value) == "config key `quantizer.kind` must be one of ['vq', 'ema'], got 'vqq'"
+    allowed = {"quantizer.kind": QUANTIZER_KINDS, "loss.rec_loss": REC_LOSSES, "train.precision": PRECISIONS}
+    for key, values in allowed.items():
+        for value in values:
+            load_config(None, [(key, value)])
+        with pytest.raises(ConfigError, match=re.escape(f"must be one of {list(values)}")):
+            load_config(None, [(key, "nonsense")])
+    for value in DISC_LOSSES:
+        load_config(None, ["model.family=vqgan", ("loss.disc_loss", value)])
+
+
+@pytest.mark.parametrize(
+    "overrides, message",
+    [
+        (["train.batch_size=0"], "config key `train.batch_size` must be > 0, got 0"),
+        (["train.min_lr_ratio=2"], "config key `train.min_lr_ratio` must be <= 1.0, got 2"),
+        (["quantizer.beta=-1"], "config key `quantizer.beta` must be >= 0, got -1"),
+        (["quantizer.kind=ema", "quantizer.decay=1.5"], "config key `quantizer.decay` must be < 1, got 1.5"),
+    ],
+)
+def test_bounds_are_named(overrides, message):
+    with pytest.raises(ConfigError) as error:
+        load_config(None, overrides)
+    assert str(error.value) == message
+
+
+def test_list_items_are_named_by_index():
+    with pytest.raises(ConfigError) as error:
+        load_config(None, ["model.family=vqgan", "model.ddconfig.ch_mult=[1, two, 4]"])
+    assert str(error.value) == "config key `model.ddconfig.ch_mult[1]` must be an integer, got 'two'"
+    with pytest.raises(ConfigError) as error:
+        load_config(None, ["train.betas=[0.9]"])
+    assert str(error.value) == "config key `train.betas` must be a list of 2 values, got [0.9]"
+
+
+def test_every_problem_is_one_line():
+    with pytest.raises(ConfigError) as error:
+        load_config(None, ["train.lr=fast", "train.lrr=1", "data.name=3"])
+    assert str(error.value).splitlines() == [
+        "config key `data.name` must be a string, got 3",
+        "config key `train.lr` must be a number, got 'fast'",
+        "unknown config key `train.lrr` in `train`; known keys there: " + ", ".join(
+            f.name for f in dataclasses.fields(TrainConfig)),
+    ]
+
+
+@pytest.mark.parametrize("path", CONFIGS, ids=lambda path: path.name)
+def test_plain_dicts_round_trip(path):
+    """The dict stored in every checkpoint: plain values only, and it loads back to the same config."""
+    stored = config_to_dict(load_config(path))
+    assert json.loads(json.dumps(stored)) == stored  # lists, not tuples; no dataclasses
+    assert config_to_dict(config_from_dict(stored)) == stored
+    if "ddconfig" in stored["model"]:
+        assert not {"in_channels", "out_ch"} & set(stored["model"]["ddconfig"])
+
+
+@pytest.mark.parametrize(
+    "override, message",
+    [
+        ("train.batch_size=true", "config key `train.batch_size` must be an integer, got True"),
+        ("train.batch_size=4.0", "config key `train.batch_size` must be an integer, got 4.0"),
+        ("train.batch_size='4'", "config key `train.batch_size` must be an integer, got '4'"),
+        ("model.batchnorm=1", "config key `model.batchnorm` must be true or false, got 1"),
+        ("train.lr=true", "config key `train.lr` must be a number, got True"),
+    ],
+)
+def test_integers_and_booleans_are_strict(override, message):
+    """pydantic's lax mode would read these as 1, 4, 4, True and 1.0: a typo would train silently."""
+    with pytest.raises(ConfigError) as error:
+        load_config(None, [override])
+    assert str(error.value) == message
+
+
+def test_numbers_take_integers_and_numeric_strings():
+    config = load_config({"train": {"lr": "3e-4"}}, ["train.weight_decay=1"])
+    assert config.train.lr == 3e-4 and config.train.weight_decay == 1.0

@@ -1,6 +1,6 @@
 """Typed training configuration: dataclasses validated on load.
 
-A config has five sections, each a dataclass below::
+A config has five sections, each a (pydantic) dataclass below::
 
     model:      family (vqvae | vqvae2 | vqgan) and that family's constructor arguments
     data:       which dataset, where it lives, image size
@@ -10,100 +10,165 @@ A config has five sections, each a dataclass below::
 
 :func:`load_config` reads a YAML file, applies ``key=value`` overrides (values
 parsed as YAML scalars: ``train.lr=1e-3``, ``model.ddconfig.ch_mult=[1,2]``)
-and validates the result: an unknown key, a value of the wrong type or an
-invalid choice is a :class:`ConfigError` that names the dotted key.
+and validates the result with pydantic: the field types, ``Literal`` choices
+and bounds below are the whole check, plus :meth:`Config.check_combinations`
+for the rules that span sections. Every problem becomes one line of a
+:class:`ConfigError` that names the dotted key, the value and what is allowed.
+Integers and booleans are strict (``4.0``, ``"4"`` or ``true`` is not an
+integer, ``1`` or ``"yes"`` is not a boolean); numbers also take integers and
+numeric strings such as ``"3e-4"`` (YAML 1.1 reads it as a string), never booleans.
 
 ``None`` in a field documented as "None: the family's default" is resolved
 when the model is built, so a config states only what it changes.
 
-Book: chapter "Training a VQ-VAE" (the recipe configs), chapter "Training a VQ-GAN".
+Book: chapter "Training a VQ-VAE" (the recipe configs); chapter "Training a VQ-GAN" (planned).
 """
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import re
-import types
 import typing
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Union
+from typing import Annotated, Any, Literal, Union
 
 import yaml
+from annotated_types import Ge, Gt
+from pydantic import (BeforeValidator, ConfigDict, Discriminator, Field, Strict, Tag, TypeAdapter, ValidationError,
+                      field_validator, model_validator)
+from pydantic.dataclasses import dataclass
+from pydantic_core import PydanticCustomError
 
+from vqlearn.codebook import INIT_METHODS
+from vqlearn.errors import ConfigError
+from vqlearn.losses import DISC_LOSSES, REC_LOSSES
 from vqlearn.models.vqgan import DDConfig
+from vqlearn.quantize import QUANTIZER_KINDS
+from vqlearn.runtime import PRECISIONS
+
+# The allowed values that belong to the config and the trainer (the others are imported above).
+LOSS_KINDS = ("vq", "vqgan")
+LR_SCHEDULES = ("constant", "cosine")
+QUANTIZER_OPTIONS = {"vq": ("legacy", "l2_normalize", "lookup_dim"), "ema": ("decay", "eps")}
+GAN_FIELDS = ("disc_start", "pixelloss_weight", "disc_num_layers", "disc_factor", "disc_weight",
+              "perceptual_weight", "use_actnorm", "disc_ndf", "disc_loss")
+DERIVED_DDCONFIG_KEYS = ("in_channels", "out_ch")  # set from model.in_channels when the model is built
+
+SECTION = ConfigDict(extra="forbid")  # an unknown key is an error (nested stdlib dataclasses inherit it)
 
 
-class ConfigError(ValueError):
-    """A config that cannot be used; the message names the key and the fix."""
 
+
+def _not_a_bool(value):
+    """pydantic's lax float would read ``true`` as 1.0."""
+    if isinstance(value, bool):
+        raise PydanticCustomError("float_type", "Input should be a valid number")
+    return value
+
+
+# The field types: strict integers and booleans; numbers that refuse booleans.
+Int = Annotated[int, Strict()]
+Bool = Annotated[bool, Strict()]
+Float = Annotated[float, BeforeValidator(_not_a_bool)]
+PositiveInt = Annotated[Int, Gt(0)]
+NonNegativeInt = Annotated[Int, Ge(0)]
+PositiveFloat = Annotated[Float, Gt(0)]
+NonNegativeFloat = Annotated[Float, Ge(0)]
 
 # ---------------------------------------------------------------------------
 # Sections
 # ---------------------------------------------------------------------------
 
 
-@dataclass
+@dataclass(config=SECTION)
 class VQVAEModel:
     """:class:`vqlearn.models.VQVAE` (seed 000 §1). Seed values: dim 256, K 512."""
 
-    family: str = "vqvae"
-    in_channels: int | None = None  # None: the dataset's channel count
-    dim: int = 256
-    K: int = 512
-    batchnorm: bool = True
+    family: Literal["vqvae"] = "vqvae"
+    in_channels: PositiveInt | None = None  # None: the dataset's channel count
+    dim: PositiveInt = 256
+    K: PositiveInt = 512
+    batchnorm: Bool = True
 
 
-@dataclass
+@dataclass(config=SECTION)
 class VQVAE2Model:
     """:class:`vqlearn.models.VQVAE2` (seed 000 §2). ImageNet table: 128 / 2 / 64 / 64 / 512."""
 
-    family: str = "vqvae2"
-    in_channels: int | None = None
-    channel: int = 128
-    n_res_block: int = 2
-    n_res_channel: int = 64
-    embed_dim: int = 64
-    n_embed: int = 512
+    family: Literal["vqvae2"] = "vqvae2"
+    in_channels: PositiveInt | None = None
+    channel: PositiveInt = 128
+    n_res_block: NonNegativeInt = 2
+    n_res_channel: PositiveInt = 64
+    embed_dim: PositiveInt = 64
+    n_embed: PositiveInt = 512
 
 
-@dataclass
+@dataclass(config=SECTION)
 class VQGANModel:
     """:class:`vqlearn.models.VQGAN` (seed 000 §VQ-GAN). ``ddconfig`` is taming's, except
     ``in_channels`` / ``out_ch``, which follow ``model.in_channels``."""
 
-    family: str = "vqgan"
-    in_channels: int | None = None
-    n_embed: int = 1024
-    embed_dim: int = 256
-    ddconfig: DDConfig = field(default_factory=DDConfig)
+    family: Literal["vqgan"] = "vqgan"
+    in_channels: PositiveInt | None = None
+    n_embed: PositiveInt = 1024
+    embed_dim: PositiveInt = 256
+    ddconfig: DDConfig = Field(default_factory=DDConfig)
+
+    @field_validator("ddconfig", mode="before")
+    @classmethod
+    def refuse_derived_keys(cls, ddconfig):
+        """``ddconfig.in_channels`` / ``out_ch`` come from ``model.in_channels``; stating them is an error."""
+        if isinstance(ddconfig, dict):
+            for key in DERIVED_DDCONFIG_KEYS:
+                if key in ddconfig:
+                    raise ConfigError(
+                        f"config key `model.ddconfig.{key}` is derived from `model.in_channels` "
+                        f"(default: the dataset's channels); remove it, or set model.in_channels"
+                    )
+        return ddconfig
 
 
 MODEL_FAMILIES: dict[str, type] = {"vqvae": VQVAEModel, "vqvae2": VQVAE2Model, "vqgan": VQGANModel}
-ModelConfig = Union[VQVAEModel, VQVAE2Model, VQGANModel]
 
 
-@dataclass
+def _model_family(model) -> str | None:
+    """The family of a ``model`` section, a mapping (default ``vqvae``) or a model dataclass."""
+    if isinstance(model, dict):
+        return str(model.get("family", "vqvae"))  # str: a null family is an unknown one, not a missing one
+    return getattr(model, "family", None)
+
+
+ModelConfig = Annotated[
+    Union[Annotated[VQVAEModel, Tag("vqvae")], Annotated[VQVAE2Model, Tag("vqvae2")],
+          Annotated[VQGANModel, Tag("vqgan")]],
+    Discriminator(_model_family),
+]
+
+
+@dataclass(config=SECTION)
 class DataConfig:
     """What :func:`vqlearn.data.build_dataset` is called with."""
 
     name: str = "mnist"
     root: str | None = None  # folder / downloaded datasets: where the files are
-    image_size: int | None = None  # None: the dataset's own size
-    download: bool = False
-    augment: bool | None = None  # None: the dataset's default
+    image_size: PositiveInt | None = None  # None: the dataset's own size
+    download: Bool = False
+    augment: Bool | None = None  # None: the dataset's default
     train_split: str = "train"
     val_split: str = "test"
-    num_workers: int = 0  # 0 keeps CPU runs deterministic and exactly resumable
+    num_workers: NonNegativeInt = 0  # 0 keeps CPU runs deterministic and exactly resumable
 
 
-@dataclass
+@dataclass(config=SECTION)
 class QuantizerConfig:
     """The codebook and the anti-collapse tools (chapter "Codebook and commitment losses").
 
     ``kind``: ``vq`` (learned by gradients) or ``ema``; None: the family's
     (VQ-VAE-2: ema, others: vq). ``decay`` / ``eps`` are EMA options;
-    ``legacy`` / ``l2_normalize`` / ``lookup_dim`` options of ``vq``.
+    ``legacy`` / ``l2_normalize`` / ``lookup_dim`` options of ``vq``
+    (:data:`QUANTIZER_OPTIONS`).
 
     ``init``: ``kmeans`` or ``samples`` initialises every code from encoder
     outputs before the first step (about ``init_vectors`` of them);
@@ -111,65 +176,44 @@ class QuantizerConfig:
     times since the last restart onto random encoder outputs.
     """
 
-    kind: str | None = None
-    beta: float = 0.25
-    decay: float | None = None  # ema only; None: 0.99
-    eps: float | None = None  # ema only; None: 1e-5
-    legacy: bool | None = None  # vq only; None: False
-    l2_normalize: bool | None = None  # vq only
-    lookup_dim: int | None = None  # vq only
-    init: str | None = None  # None | kmeans | samples
-    init_vectors: int = 4096
-    init_iters: int = 10
-    restart_every: int = 0
-    restart_min_count: int = 1
+    kind: Literal[QUANTIZER_KINDS] | None = None
+    beta: NonNegativeFloat = 0.25
+    decay: Float | None = Field(None, gt=0, lt=1)  # ema only; None: 0.99
+    eps: Float | None = None  # ema only; None: 1e-5
+    legacy: Bool | None = None  # vq only; None: False
+    l2_normalize: Bool | None = None  # vq only
+    lookup_dim: PositiveInt | None = None  # vq only
+    init: Literal[INIT_METHODS] | None = None
+    init_vectors: PositiveInt = 4096
+    init_iters: Int = 10
+    restart_every: NonNegativeInt = 0
+    restart_min_count: Int = 1
 
 
-QUANTIZER_KINDS = ("vq", "ema")
-INIT_METHODS = ("kmeans", "samples")
-EMA_ONLY = ("decay", "eps")
-VQ_ONLY = ("legacy", "l2_normalize", "lookup_dim")
-
-
-@dataclass
+@dataclass(config=SECTION)
 class LossConfig:
     """``kind="vq"``: ``rec_loss(x, x_hat) + codebook_weight * quant_loss`` (VQ-VAE, VQ-VAE-2).
     ``kind="vqgan"``: :class:`vqlearn.losses.VQLPIPSWithDiscriminator` with the
     fields below (taming's ``lossconfig`` names). None: the family's default
-    (vqgan for VQ-GAN, vq otherwise). The GAN fields are None for ``vq``.
+    (vqgan for VQ-GAN, vq otherwise). The GAN fields (:data:`GAN_FIELDS`) are None for ``vq``.
     """
 
-    kind: str | None = None
-    rec_loss: str = "mse"  # vq only: mse | l1 (VQ-GAN's pixel loss is always L1)
-    codebook_weight: float = 1.0
+    kind: Literal[LOSS_KINDS] | None = None
+    rec_loss: Literal[REC_LOSSES] = "mse"  # vq only (VQ-GAN's pixel loss is always L1)
+    codebook_weight: Float = 1.0
     # vqgan only (None: VQLPIPSWithDiscriminator's default)
-    disc_start: int | None = None
-    pixelloss_weight: float | None = None
-    disc_num_layers: int | None = None
-    disc_factor: float | None = None
-    disc_weight: float | None = None
-    perceptual_weight: float | None = None
-    use_actnorm: bool | None = None
-    disc_ndf: int | None = None
-    disc_loss: str | None = None
+    disc_start: NonNegativeInt | None = None
+    pixelloss_weight: Float | None = None
+    disc_num_layers: PositiveInt | None = None
+    disc_factor: Float | None = None
+    disc_weight: Float | None = None
+    perceptual_weight: NonNegativeFloat | None = None
+    use_actnorm: Bool | None = None
+    disc_ndf: PositiveInt | None = None
+    disc_loss: Literal[DISC_LOSSES] | None = None
 
 
-LOSS_KINDS = ("vq", "vqgan")
-REC_LOSSES = ("mse", "l1")
-GAN_FIELDS = (
-    "disc_start",
-    "pixelloss_weight",
-    "disc_num_layers",
-    "disc_factor",
-    "disc_weight",
-    "perceptual_weight",
-    "use_actnorm",
-    "disc_ndf",
-    "disc_loss",
-)
-
-
-@dataclass
+@dataclass(config=SECTION)
 class TrainConfig:
     """Optimisation and bookkeeping.
 
@@ -182,43 +226,47 @@ class TrainConfig:
     stops early without changing the schedule, so runs stay exactly resumable).
     """
 
-    batch_size: int = 32
-    lr: float = 3e-4
-    scale_lr: bool = False
-    betas: tuple[float, float] = (0.9, 0.999)
-    weight_decay: float = 0.0
-    warmup_steps: int = 0
-    lr_schedule: str = "constant"  # constant | cosine (to min_lr_ratio * lr at train.max_steps)
-    min_lr_ratio: float = 0.0
-    grad_clip: float | None = None
-    max_steps: int = 1000
-    max_seconds: float | None = None
-    seed: int = 0
+    batch_size: PositiveInt = 32
+    lr: PositiveFloat = 3e-4
+    scale_lr: Bool = False
+    betas: tuple[Float, Float] = (0.9, 0.999)
+    weight_decay: NonNegativeFloat = 0.0
+    warmup_steps: NonNegativeInt = 0
+    lr_schedule: Literal[LR_SCHEDULES] = "constant"  # cosine: to min_lr_ratio * lr at train.max_steps
+    min_lr_ratio: Float = Field(0.0, ge=0, le=1)
+    grad_clip: PositiveFloat | None = None
+    max_steps: PositiveInt = 1000
+    max_seconds: PositiveFloat | None = None
+    seed: Int = 0
     device: str = "auto"  # auto | cpu | cuda | cuda:N
-    precision: str = "auto"  # auto | fp32 | bf16 | fp16
-    channels_last: bool | None = None  # None: on CUDA
-    compile: bool = False
-    log_every: int = 50
-    sample_every: int = 500  # reconstruction grid PNGs (needs an output directory)
-    ckpt_every: int = 1000
-    eval_every: int = 0  # held-out PSNR every N steps (0: only at the end)
-    eval_batches: int = 8  # 0: no held-out evaluation
-    num_samples: int = 16  # images in each reconstruction grid
+    precision: Literal[PRECISIONS] = "auto"
+    channels_last: Bool | None = None  # None: on CUDA
+    compile: Bool = False
+    log_every: PositiveInt = 50
+    sample_every: NonNegativeInt = 500  # reconstruction grid PNGs (needs an output directory)
+    ckpt_every: NonNegativeInt = 1000
+    eval_every: NonNegativeInt = 0  # held-out PSNR every N steps (0: only at the end)
+    eval_batches: NonNegativeInt = 8  # 0: no held-out evaluation
+    num_samples: NonNegativeInt = 16  # images in each reconstruction grid
+
+    @field_validator("device")
+    @classmethod
+    def check_device(cls, device: str) -> str:
+        """``auto``, ``cpu``, ``cuda`` or ``cuda:N`` (whether CUDA is there is checked when the run starts)."""
+        if not (device in ("auto", "cpu", "cuda") or device.startswith("cuda:")):
+            raise ConfigError(f"config key `train.device` must be auto, cpu, cuda or cuda:N, got {device!r}")
+        return device
 
 
-PRECISIONS = ("auto", "fp32", "bf16", "fp16")
-LR_SCHEDULES = ("constant", "cosine")
-
-
-@dataclass
+@dataclass(config=SECTION)
 class Config:
     """A whole training run. ``model`` is one of :data:`MODEL_FAMILIES`' dataclasses."""
 
-    model: Any = field(default_factory=VQVAEModel)
-    data: DataConfig = field(default_factory=DataConfig)
-    quantizer: QuantizerConfig = field(default_factory=QuantizerConfig)
-    loss: LossConfig = field(default_factory=LossConfig)
-    train: TrainConfig = field(default_factory=TrainConfig)
+    model: ModelConfig = Field(default_factory=VQVAEModel)
+    data: DataConfig = Field(default_factory=DataConfig)
+    quantizer: QuantizerConfig = Field(default_factory=QuantizerConfig)
+    loss: LossConfig = Field(default_factory=LossConfig)
+    train: TrainConfig = Field(default_factory=TrainConfig)
 
     @property
     def family(self) -> str:
@@ -230,204 +278,121 @@ class Config:
     def resolved_loss_kind(self) -> str:
         return self.loss.kind or ("vqgan" if self.family == "vqgan" else "vq")
 
+    @model_validator(mode="after")
+    def check_combinations(self) -> Config:
+        """The rules that span sections: options of the other quantizer kind, GAN fields without a GAN."""
+        kind = self.resolved_quantizer_kind()
+        for other, names in QUANTIZER_OPTIONS.items():
+            for name in names:
+                if other != kind and getattr(self.quantizer, name) is not None:
+                    raise ConfigError(
+                        f"config key `quantizer.{name}` does not apply to a `{kind}` quantizer; "
+                        f"remove it or set quantizer.kind={other}"
+                    )
+        if self.resolved_loss_kind() == "vq":
+            for name in GAN_FIELDS:
+                if getattr(self.loss, name) is not None:
+                    raise ConfigError(
+                        f"config key `loss.{name}` belongs to the VQ-GAN loss but loss.kind is `vq`; "
+                        f"remove it or set loss.kind=vqgan"
+                    )
+        return self
+
 
 # ---------------------------------------------------------------------------
-# Dict <-> dataclass, with type checks that name the key
+# Dict <-> Config, with one line per problem that names the key
 # ---------------------------------------------------------------------------
 
+_CONFIG = TypeAdapter(Config)
 
-def _type_name(tp) -> str:
-    return getattr(tp, "__name__", None) or str(tp).replace("typing.", "")
-
-
-def _convert(value, tp, key: str):
-    """Check ``value`` against the annotation ``tp`` and convert it (lists -> tuples, int -> float)."""
-    origin = typing.get_origin(tp)
-    if origin in (Union, types.UnionType):
-        options = typing.get_args(tp)
-        if value is None:
-            if type(None) in options:
-                return None
-            raise ConfigError(f"config key `{key}` must not be null")
-        errors = []
-        for option in options:
-            if option is type(None):
-                continue
-            try:
-                return _convert(value, option, key)
-            except ConfigError as error:
-                errors.append(error)
-        raise errors[0]
-    if dataclasses.is_dataclass(tp):
-        if isinstance(value, tp):
-            return value
-        if not isinstance(value, dict):
-            raise ConfigError(f"config key `{key}` must be a mapping of {tp.__name__} fields, got {value!r}")
-        return _from_dict(tp, value, key)
-    if origin is tuple:
-        args = typing.get_args(tp)
-        if not isinstance(value, (list, tuple)):
-            raise ConfigError(f"config key `{key}` must be a list, got {value!r}")
-        if len(args) == 2 and args[1] is Ellipsis:
-            return tuple(_convert(v, args[0], f"{key}[{i}]") for i, v in enumerate(value))
-        if len(value) != len(args):
-            raise ConfigError(f"config key `{key}` must be a list of {len(args)} values, got {value!r}")
-        return tuple(_convert(v, a, f"{key}[{i}]") for i, (v, a) in enumerate(zip(value, args)))
-    if tp is Any:
-        return value
-    if tp is bool:
-        if not isinstance(value, bool):
-            raise ConfigError(f"config key `{key}` must be true or false, got {value!r}")
-        return value
-    if tp is int:
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise ConfigError(f"config key `{key}` must be an integer, got {value!r}")
-        return value
-    if tp is float:
-        if isinstance(value, str):  # YAML reads "3e-4" (no dot) as a string
-            try:
-                return float(value)
-            except ValueError:
-                pass
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise ConfigError(f"config key `{key}` must be a number, got {value!r}")
-        return float(value)
-    if tp is str:
-        if not isinstance(value, str):
-            raise ConfigError(f"config key `{key}` must be a string, got {value!r}")
-        return value
-    raise ConfigError(f"config key `{key}`: unsupported type {_type_name(tp)}")  # a bug in this module
+# pydantic's error type -> what the key must be ({...}: the error's context).
+_MUST_BE = {
+    "bool_type": "must be true or false",
+    "bool_parsing": "must be true or false",
+    "int_type": "must be an integer",
+    "int_parsing": "must be an integer",
+    "int_from_float": "must be an integer",
+    "float_type": "must be a number",
+    "float_parsing": "must be a number",
+    "string_type": "must be a string",
+    "tuple_type": "must be a list",
+    "too_long": "must be a list of at most {max_length} values",
+    "dataclass_type": "must be a mapping of keys",
+    "union_tag_not_found": "must be a mapping of keys",
+    "literal_error": "must be one of [{expected}]",
+    "greater_than": "must be > {gt}",
+    "greater_than_equal": "must be >= {ge}",
+    "less_than": "must be < {lt}",
+    "less_than_equal": "must be <= {le}",
+}
 
 
-def _from_dict(cls, values: dict, prefix: str):
-    """Build dataclass ``cls`` from ``values``; unknown keys and wrong types name ``prefix.key``."""
-    hints = typing.get_type_hints(cls)
-    known = [f.name for f in dataclasses.fields(cls)]
-    unknown = sorted(set(values) - set(known))
-    if unknown:
-        where = f"`{prefix}`" if prefix else "the top level"
-        raise ConfigError(
-            f"unknown config key(s) {', '.join(f'`{_join(prefix, k)}`' for k in unknown)} in {where}; "
-            f"known keys there: {', '.join(known)}"
-        )
-    kwargs = {name: _convert(values[name], hints[name], _join(prefix, name)) for name in known if name in values}
-    return cls(**kwargs)
-
-
-def _join(prefix: str, key: str) -> str:
-    return f"{prefix}.{key}" if prefix else str(key)
-
-
-def _model_from_dict(values) -> ModelConfig:
-    if not isinstance(values, dict):
-        raise ConfigError(f"config key `model` must be a mapping, got {values!r}")
-    family = values.get("family", "vqvae")
-    if family not in MODEL_FAMILIES:
-        raise ConfigError(f"config key `model.family` must be one of {list(MODEL_FAMILIES)}, got {family!r}")
-    values = dict(values)
-    ddconfig = values.get("ddconfig")
-    if family == "vqgan" and isinstance(ddconfig, dict):
-        for derived in ("in_channels", "out_ch"):
-            if derived in ddconfig:
-                raise ConfigError(
-                    f"config key `model.ddconfig.{derived}` is derived from `model.in_channels` "
-                    f"(default: the dataset's channels); remove it, or set model.in_channels"
-                )
-        values["ddconfig"] = _from_dict(DDConfig, ddconfig, "model.ddconfig")
-    return _from_dict(MODEL_FAMILIES[family], values, "model")
-
-
-def config_from_dict(values: dict) -> Config:
-    """Validate a plain nested dict (e.g. parsed YAML) into a :class:`Config`."""
+def config_from_dict(values: dict | None) -> Config:
+    """Validate a plain nested dict (e.g. parsed YAML; a section may be null) into a :class:`Config`."""
     if values is None:
         values = {}
     if not isinstance(values, dict):
         raise ConfigError(f"a config must be a mapping of sections, got {type(values).__name__}")
-    values = dict(values)
-    model = _model_from_dict(values.pop("model", {}) or {})
-    config = _from_dict(Config, {k: v or {} for k, v in values.items()}, "")
-    config.model = model
-    validate(config)
-    return config
+    values = {name: {} if section is None else section for name, section in values.items()}
+    try:
+        return _CONFIG.validate_python(values)
+    except ValidationError as error:
+        problems = dict.fromkeys(_problem(e) for e in error.errors())  # in order, without repeats
+        raise ConfigError("\n".join(problems)) from None
+
+
+def _problem(error: dict) -> str:
+    """One line for one of pydantic's errors: the dotted key, the value given and what is allowed."""
+    where, kind, ctx, value = error["loc"], error["type"], error.get("ctx", {}), error["input"]
+    key = _dotted(where)
+    if kind == "value_error":
+        if isinstance(ctx["error"], ConfigError):  # our own checks write the whole line
+            return str(ctx["error"])
+        return f"config key `{key}`: {ctx['error']}"
+    if kind == "unexpected_keyword_argument":
+        section = f"`{_dotted(where[:-1])}`" if len(where) > 1 else "the top level"
+        known = [f.name for f in dataclasses.fields(_type_at(where[:-1]))]
+        return f"unknown config key `{key}` in {section}; known keys there: {', '.join(known)}"
+    if kind == "union_tag_invalid":  # the model family
+        return f"config key `{key}.family` must be one of [{ctx['expected_tags']}], got {value['family']!r}"
+    if kind == "missing" and isinstance(where[-1], int):  # a list shorter than a fixed-length tuple
+        length = len(typing.get_args(_type_at(where[:-1])))
+        return f"config key `{_dotted(where[:-1])}` must be a list of {length} values, got {value!r}"
+    if kind == "literal_error":
+        ctx = {"expected": ctx["expected"].replace(" or ", ", ")}
+    if kind in _MUST_BE:
+        return f"config key `{key}` {_MUST_BE[kind].format(**ctx)}, got {value!r}"
+    return f"config key `{key}`: {error['msg']}, got {value!r}"
+
+
+def _dotted(where: tuple) -> str:
+    """pydantic's error location as a dotted key: ``("model", "vqgan", "ddconfig", "ch_mult", 1)``
+    -> ``model.ddconfig.ch_mult[1]`` (the family after ``model`` is the union's tag, not a key)."""
+    if where[:1] == ("model",):
+        where = where[:1] + where[2:]
+    return "".join(f"[{part}]" if isinstance(part, int) else f".{part}" for part in where).lstrip(".")
+
+
+def _type_at(where: tuple):
+    """The type declared at an error location (a section, or a field), walking from :class:`Config`."""
+    tp = Config
+    for part in where:
+        tp = MODEL_FAMILIES[part] if part in MODEL_FAMILIES else typing.get_type_hints(tp)[part]
+    return tp
 
 
 def config_to_dict(config: Config) -> dict:
     """Plain nested dict (lists for tuples), e.g. to store in a checkpoint or write as YAML."""
 
     def plain(value):
-        if isinstance(value, DDConfig):  # its in_channels / out_ch follow model.in_channels
-            return {f.name: plain(getattr(value, f.name)) for f in dataclasses.fields(value)
-                    if f.name not in ("in_channels", "out_ch")}
         if dataclasses.is_dataclass(value):
-            return {f.name: plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
+            skip = DERIVED_DDCONFIG_KEYS if isinstance(value, DDConfig) else ()
+            return {f.name: plain(getattr(value, f.name)) for f in dataclasses.fields(value) if f.name not in skip}
         if isinstance(value, (list, tuple)):
             return [plain(v) for v in value]
         return value
 
     return plain(config)
-
-
-def _choice(value, choices, key: str) -> None:
-    if value not in choices:
-        raise ConfigError(f"config key `{key}` must be one of {list(choices)}, got {value!r}")
-
-
-def _positive(value, key: str, allow_zero: bool = False) -> None:
-    if value is None:
-        return
-    if value < 0 or (value == 0 and not allow_zero):
-        bound = ">= 0" if allow_zero else "> 0"
-        raise ConfigError(f"config key `{key}` must be {bound}, got {value!r}")
-
-
-def validate(config: Config) -> None:
-    """Cross-field checks that types alone cannot express. Raises :class:`ConfigError`."""
-    q, loss, t = config.quantizer, config.loss, config.train
-    if q.kind is not None:
-        _choice(q.kind, QUANTIZER_KINDS, "quantizer.kind")
-    kind = config.resolved_quantizer_kind()
-    wrong = EMA_ONLY if kind == "vq" else VQ_ONLY
-    for name in wrong:
-        if getattr(q, name) is not None:
-            raise ConfigError(
-                f"config key `quantizer.{name}` does not apply to a `{kind}` quantizer; "
-                f"remove it or set quantizer.kind={'ema' if kind == 'vq' else 'vq'}"
-            )
-    if q.init is not None:
-        _choice(q.init, INIT_METHODS, "quantizer.init")
-    _positive(q.restart_every, "quantizer.restart_every", allow_zero=True)
-    _positive(q.init_vectors, "quantizer.init_vectors")
-    _positive(q.beta, "quantizer.beta", allow_zero=True)
-    if q.decay is not None and not 0 < q.decay < 1:
-        raise ConfigError(f"config key `quantizer.decay` must be in (0, 1), got {q.decay}")
-
-    if loss.kind is not None:
-        _choice(loss.kind, LOSS_KINDS, "loss.kind")
-    _choice(loss.rec_loss, REC_LOSSES, "loss.rec_loss")
-    if config.resolved_loss_kind() == "vq":
-        for name in GAN_FIELDS:
-            if getattr(loss, name) is not None:
-                raise ConfigError(
-                    f"config key `loss.{name}` belongs to the VQ-GAN loss but loss.kind is `vq`; "
-                    f"remove it or set loss.kind=vqgan"
-                )
-    elif loss.disc_loss is not None:
-        _choice(loss.disc_loss, ("hinge", "vanilla"), "loss.disc_loss")
-
-    _choice(t.precision, PRECISIONS, "train.precision")
-    _choice(t.lr_schedule, LR_SCHEDULES, "train.lr_schedule")
-    if not 0 <= t.min_lr_ratio <= 1:
-        raise ConfigError(f"config key `train.min_lr_ratio` must be in [0, 1], got {t.min_lr_ratio}")
-    if not (t.device in ("auto", "cpu", "cuda") or t.device.startswith("cuda:")):
-        raise ConfigError(f"config key `train.device` must be auto, cpu, cuda or cuda:N, got {t.device!r}")
-    for name in ("batch_size", "lr", "log_every", "max_steps"):
-        _positive(getattr(t, name), f"train.{name}")
-    for name in ("warmup_steps", "sample_every", "ckpt_every", "eval_every", "eval_batches", "num_samples",
-                 "weight_decay"):
-        _positive(getattr(t, name), f"train.{name}", allow_zero=True)
-    _positive(t.grad_clip, "train.grad_clip")
-    _positive(t.max_seconds, "train.max_seconds")
-    _positive(config.data.num_workers, "data.num_workers", allow_zero=True)
 
 
 # ---------------------------------------------------------------------------
@@ -456,8 +421,8 @@ _FLOAT = re.compile(r"^[-+]?(\d+\.?\d*|\.\d+)[eE][-+]?\d+$")
 
 
 def apply_overrides(values: dict, overrides) -> dict:
-    """Set each ``"a.b.c=value"`` (or ``(key, value)`` pair) into the nested dict ``values``."""
-    values = _deep_copy(values)
+    """Set each ``"a.b.c=value"`` (or ``(key, value)`` pair) into a copy of the nested dict ``values``."""
+    values = copy.deepcopy(values)
     for item in overrides or ():
         key, value = parse_override(item) if isinstance(item, str) else item
         parts = key.split(".")
@@ -470,14 +435,6 @@ def apply_overrides(values: dict, overrides) -> dict:
                 raise ConfigError(f"cannot set `{key}`: `{'.'.join(parts[: i + 1])}` is a value, not a section")
             node = child
         node[parts[-1]] = value
-    return values
-
-
-def _deep_copy(values):
-    if isinstance(values, dict):
-        return {k: _deep_copy(v) for k, v in values.items()}
-    if isinstance(values, list):
-        return [_deep_copy(v) for v in values]
     return values
 
 

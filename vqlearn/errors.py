@@ -1,0 +1,9 @@
+"""The errors a user's mistake can raise: each message names the key or argument, the value and the fix.
+
+They live here, below every other module, so the data registry, the config
+schema and the trainer can all raise them without importing each other.
+"""
+
+
+class ConfigError(ValueError):
+    """A config that cannot be used; the message names the dotted key and the fix."""
