@@ -27,6 +27,7 @@ test: test-unit test-book
 
 test-unit: $(STAMP)
 	$(PY) -m pytest tests
+	$(PY) -m pytest -m slow tests
 
 test-book: $(STAMP)
 	@if ls book/*.ipynb >/dev/null 2>&1; then \

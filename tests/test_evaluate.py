@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from vqlearn.evaluate import evaluate_model, main
-from vqlearn.metrics import gaussian_window, psnr, ssim, to_unit_range
+from vqlearn.metrics import gaussian_window, psnr, ssim
 from vqlearn.perceptual import lpips_available
 from vqlearn.train import load_config, train
 
@@ -17,11 +17,6 @@ def test_psnr_known_value():
     y = torch.full_like(x, 0.1)  # mse 0.01 -> 10 log10(1 / 0.01) = 20 dB
     assert torch.allclose(psnr(x, y), torch.tensor([20.0, 20.0]))
     assert torch.isinf(psnr(x, x)).all()
-
-
-def test_to_unit_range_clamps():
-    x = torch.tensor([-1.5, -1.0, 0.0, 1.0, 2.0]).view(1, 1, 1, 5)
-    assert to_unit_range(x).flatten().tolist() == [0.0, 0.0, 0.5, 1.0, 1.0]
 
 
 def test_gaussian_window_is_normalised():
@@ -118,7 +113,7 @@ def test_evaluate_cli_missing_checkpoint(tmp_path, capsys):
 
 def test_evaluate_model_leaves_the_model_alone(checkpoints):
     from vqlearn.data import build_dataset
-    from vqlearn.train import load_model
+    from vqlearn.build import load_model
 
     model, _ = load_model(checkpoints["vqvae2"])
     model.train()

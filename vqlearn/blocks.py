@@ -6,7 +6,7 @@ spatial positions, and strided-conv / nearest-neighbour resampling.
 Parameter names (``norm1``, ``conv1``, ``nin_shortcut``, ``q``, ``k``, ``v``,
 ``proj_out``, ...) are taming's, so its checkpoints load unchanged.
 
-Book: chapter "GroupNorm", chapter "Attention in the bottleneck".
+Book: chapter "GroupNorm" (planned), chapter "Attention in the bottleneck" (planned).
 """
 
 from __future__ import annotations

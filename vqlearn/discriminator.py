@@ -11,7 +11,7 @@ texture and sharpness and leaves global structure to the reconstruction loss.
 The layers live in an ``nn.Sequential`` named ``main`` with taming-transformers'
 layout, so its checkpoint keys (``loss.discriminator.main.N.*``) load unchanged.
 
-Book: chapter "The PatchGAN discriminator".
+Book: chapter "The PatchGAN discriminator" (planned).
 """
 
 from __future__ import annotations

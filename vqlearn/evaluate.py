@@ -13,13 +13,12 @@ A VQ-VAE-2 reports each level (``codebook_usage_top``, ``..._bottom``, ...) and
 their mean under the plain names. ``lpips`` (AlexNet LPIPS, lower is better)
 is included only when its weights are on disk (:func:`vqlearn.perceptual.lpips_available`).
 
-Book: chapter "Training a VQ-VAE", chapter "Training a VQ-GAN".
+Book: chapter "Training a VQ-VAE", chapter "Training a VQ-GAN" (planned).
 """
 
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import sys
 
@@ -27,8 +26,15 @@ import torch
 import torch.nn as nn
 from torch.utils.data import DataLoader, Dataset
 
-from vqlearn.metrics import psnr, ssim, to_unit_range
-from vqlearn.quantize import CodebookUsage
+from vqlearn import runtime
+from vqlearn.build import load_model
+from vqlearn.checkpoint import CheckpointError, load_checkpoint
+from vqlearn.codebook import CodebookUsage, codebook_metrics
+from vqlearn.data import build_dataset, check_data_paths
+from vqlearn.errors import ConfigError
+from vqlearn.images import denormalize, grey_to_rgb, image_of
+from vqlearn.metrics import psnr, ssim
+from vqlearn.perceptual import LPIPS_NETS
 
 
 @torch.no_grad()
@@ -56,22 +62,19 @@ def evaluate_model(
     was_training = model.training
     model.eval()
     loader = DataLoader(data, batch_size=batch_size, shuffle=False)
-    amp = torch.autocast(device.type, dtype=autocast_dtype) if autocast_dtype else contextlib.nullcontext()
     try:
         for i, x in enumerate(loader):
             if max_batches is not None and i >= max_batches:
                 break
-            x = (x[0] if isinstance(x, (tuple, list)) else x).to(device)
-            with amp:
+            x = image_of(x).to(device)
+            with runtime.autocast(device, autocast_dtype):
                 out = model(x)
-            a, b = to_unit_range(x), to_unit_range(out.reconstruction)
+            a, b = denormalize(x), denormalize(out.reconstruction)
             totals["psnr"] += float(psnr(a, b).sum())
             if min(x.shape[-2:]) >= 11:
                 totals["ssim"] += float(ssim(a, b).sum())
             if lpips_model is not None:
-                x3, r3 = x.float(), out.reconstruction.float().clamp(-1, 1)
-                if x3.shape[1] == 1:
-                    x3, r3 = x3.expand(-1, 3, -1, -1), r3.expand(-1, 3, -1, -1)
+                x3, r3 = grey_to_rgb(x.float()), grey_to_rgb(out.reconstruction.float().clamp(-1, 1))
                 totals["lpips"] += float(lpips_model(x3, r3).sum())
             for acc, codes in zip(usage, out.codes):
                 acc.update(codes)
@@ -88,22 +91,6 @@ def evaluate_model(
         result["lpips"] = totals["lpips"] / count
     result.update(codebook_metrics(usage))
     result["num_images"] = count
-    return result
-
-
-def codebook_metrics(usage: list[CodebookUsage]) -> dict:
-    """``codebook_usage``, ``codes_used`` and ``perplexity``; per level and their mean for several levels."""
-    from vqlearn.train import level_names
-
-    names = level_names(len(usage))
-    result = {}
-    for name, acc in zip(names, usage):
-        result[f"codebook_usage{name}"] = acc.fraction_used
-        result[f"codes_used{name}"] = acc.codes_used
-        result[f"perplexity{name}"] = acc.perplexity
-    if len(usage) > 1:
-        result["codebook_usage"] = sum(a.fraction_used for a in usage) / len(usage)
-        result["perplexity"] = sum(a.perplexity for a in usage) / len(usage)
     return result
 
 
@@ -125,26 +112,21 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--max-batches", type=int, default=None, help="evaluate only the first N batches")
     parser.add_argument("--device", default="auto", help="auto, cpu or cuda")
-    parser.add_argument("--lpips-net", default="alex", choices=("alex", "vgg", "squeeze"))
+    parser.add_argument("--lpips-net", default="alex", choices=LPIPS_NETS)
     return parser.parse_args(argv)
 
 
 def main(argv=None) -> int:
-    from vqlearn.checkpoint import CheckpointError, load_checkpoint
-    from vqlearn.config import ConfigError
-    from vqlearn.data import build_dataset
-    from vqlearn.train import check_data_paths, load_model, pick_device
-
     args = parse_args(argv)
     try:
-        device = pick_device(args.device)
+        device = runtime.pick_device(args.device)
         model, config = load_model(args.checkpoint, device)
         step = load_checkpoint(args.checkpoint).get("step")
         data = config.data
         data.name = args.data or data.name
         data.root = args.root or data.root
         split = args.split or data.val_split
-        check_data_paths(config)
+        check_data_paths(config.data)
         dataset = build_dataset(data.name, split, image_size=data.image_size, root=data.root, augment=False)
         channels = dataset[0].shape[0]
         if channels != model.in_channels:

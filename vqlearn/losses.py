@@ -1,4 +1,15 @@
-"""VQ-GAN's training objective: GAN losses, the adaptive weight, and the full loss module.
+"""The training objectives: VQ-VAE's (:class:`VQLoss`) and VQ-GAN's (GAN losses, the adaptive weight,
+:class:`VQLPIPSWithDiscriminator`).
+
+Both loss modules offer the trainer the same three methods:
+
+* ``generator_loss(codebook_loss, inputs, reconstructions, global_step, last_layer) -> (loss, log)``,
+  the autoencoder's loss;
+* ``disc_active(global_step) -> bool``, whether the discriminator trains at this step
+  (always False for :class:`VQLoss`, which has none);
+* ``discriminator_loss(inputs, reconstructions, global_step) -> (loss, log)``, the discriminator's.
+
+VQ-VAE (van den Oord et al. 2017, eq. 3; seed 000 §1) minimises ``rec_loss(x, x_hat) + L_VQ``.
 
 For the autoencoder (encoder E, decoder G, codebook Z) VQ-GAN minimises
 (Esser et al. 2021, "Taming Transformers", eq. 5-7; seed 001 §VQ-GAN loss)
@@ -12,8 +23,8 @@ where ``G_L`` is the decoder's last layer, and the discriminator D minimises
 the hinge (or "vanilla" non-saturating) loss on real and reconstructed images.
 ``disc_factor`` switches the GAN part on at step ``disc_start``.
 
-Book: chapter "Hinge and vanilla GAN losses", chapter "The adaptive weight λ",
-chapter "Training a VQ-GAN".
+Book: chapter "Codebook and commitment losses", chapter "Training a VQ-VAE"; the VQ-GAN
+chapters (planned): "Hinge and vanilla GAN losses", "The adaptive weight λ", "Training a VQ-GAN".
 """
 
 from __future__ import annotations
@@ -23,8 +34,10 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from vqlearn.discriminator import NLayerDiscriminator, weights_init
+from vqlearn.images import grey_to_rgb
 
 DISC_LOSSES = ("hinge", "vanilla")
+REC_LOSSES = ("mse", "l1")
 
 
 def hinge_d_loss(logits_real: torch.Tensor, logits_fake: torch.Tensor) -> torch.Tensor:
@@ -81,6 +94,52 @@ def calculate_adaptive_weight(
     return torch.clamp(d_weight, 0.0, 1e4).detach() * disc_weight
 
 
+
+class VQLoss(nn.Module):
+    """VQ-VAE's objective: ``rec_loss(x, x_hat) + codebook_weight * quant_loss`` (seed 000 §1).
+
+    ``rec_loss="mse"`` is the pytorch-vqvae reproduction's; ``"l1"`` is VQ-GAN's pixel loss.
+    The log holds the seed's keys that apply: ``{split}/total_loss``, ``quant_loss``,
+    ``nll_loss`` and ``rec_loss`` (the last two are the same number here).
+    """
+
+    def __init__(self, rec_loss: str = "mse", codebook_weight: float = 1.0):
+        super().__init__()
+        if rec_loss not in REC_LOSSES:
+            raise ValueError(f"rec_loss must be one of {REC_LOSSES}, got {rec_loss!r}")
+        self.rec_loss = rec_loss
+        self.codebook_weight = codebook_weight
+
+    def forward(self, codebook_loss: torch.Tensor, inputs: torch.Tensor, reconstructions: torch.Tensor,
+                split: str = "train") -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """``codebook_loss``: scalar; ``inputs``, ``reconstructions``: ``(B, C, H, W)`` -> ``(loss, log)``."""
+        inputs, reconstructions = inputs.float(), reconstructions.float()
+        if self.rec_loss == "mse":
+            rec = F.mse_loss(reconstructions, inputs)
+        else:
+            rec = F.l1_loss(reconstructions, inputs)
+        loss = rec + self.codebook_weight * codebook_loss.mean()
+        log = {
+            f"{split}/total_loss": loss.detach(),
+            f"{split}/quant_loss": codebook_loss.detach().mean(),
+            f"{split}/nll_loss": rec.detach(),
+            f"{split}/rec_loss": rec.detach(),
+        }
+        return loss, log
+
+    def generator_loss(self, codebook_loss, inputs, reconstructions, global_step: int = 0, last_layer=None,
+                       split: str = "train"):
+        """The trainer's call: :meth:`forward` (VQ-VAE's loss depends on neither the step nor the last layer)."""
+        return self(codebook_loss, inputs, reconstructions, split)
+
+    def disc_active(self, global_step: int) -> bool:
+        """There is no discriminator."""
+        return False
+
+    def discriminator_loss(self, inputs, reconstructions, global_step: int, split: str = "train"):
+        raise RuntimeError("VQLoss has no discriminator (disc_active() is always False); use loss.kind=vqgan")
+
+
 class VQLPIPSWithDiscriminator(nn.Module):
     """L1 + LPIPS reconstruction, codebook loss and PatchGAN loss (seed 000 §Total loss).
 
@@ -90,13 +149,18 @@ class VQLPIPSWithDiscriminator(nn.Module):
     (taming: always ``"vgg"``) and ``download_perceptual`` allows
     :func:`vqlearn.perceptual.load_lpips` to fetch missing trunk weights.
 
-    ``forward(codebook_loss, inputs, reconstructions, optimizer_idx, global_step,
-    last_layer=None, cond=None, split="train") -> (loss, log)``:
+    * :meth:`generator_loss` (taming: ``forward(..., optimizer_idx=0, ...)``), the
+      autoencoder step: ``loss = nll_loss + d_weight * disc_factor * g_loss +
+      codebook_weight * codebook_loss.mean()``;
+    * :meth:`discriminator_loss` (taming: ``optimizer_idx=1``), the discriminator
+      step: ``loss = disc_factor * disc_loss(D(inputs), D(reconstructions))`` on
+      detached images;
+    * :meth:`disc_active` says from which step the discriminator trains
+      (``disc_start`` lives here only; the trainer asks).
 
-    * ``optimizer_idx=0`` (autoencoder step): ``loss = nll_loss + d_weight *
-      disc_factor * g_loss + codebook_weight * codebook_loss.mean()``;
-    * ``optimizer_idx=1`` (discriminator step): ``loss = disc_factor *
-      disc_loss(D(inputs), D(reconstructions))`` on detached images.
+    Each returns ``(loss, log)``; taming's ``forward(codebook_loss, inputs,
+    reconstructions, optimizer_idx, global_step, last_layer=None, cond=None,
+    split="train")`` calls the first two.
 
     ``inputs``, ``reconstructions``: ``(B, C, H, W)`` in [-1, 1]; ``cond``:
     ``(B, C', H, W)`` concatenated to the images along channels when
@@ -187,7 +251,7 @@ class VQLPIPSWithDiscriminator(nn.Module):
         if self.perceptual_loss is None:
             return inputs.new_zeros(inputs.shape[0], 1, 1, 1)
         if inputs.shape[1] == 1:
-            inputs, reconstructions = inputs.expand(-1, 3, -1, -1), reconstructions.expand(-1, 3, -1, -1)
+            inputs, reconstructions = grey_to_rgb(inputs), grey_to_rgb(reconstructions)
         elif inputs.shape[1] != 3:
             raise ValueError(
                 f"LPIPS compares RGB (or grey) images, got {inputs.shape[1]} channels; "
@@ -200,21 +264,11 @@ class VQLPIPSWithDiscriminator(nn.Module):
             images = torch.cat((images, cond), dim=1)
         return self.discriminator(images)
 
-    def forward(
-        self,
-        codebook_loss: torch.Tensor,
-        inputs: torch.Tensor,
-        reconstructions: torch.Tensor,
-        optimizer_idx: int,
-        global_step: int,
-        last_layer: torch.Tensor | None = None,
-        cond: torch.Tensor | None = None,
-        split: str = "train",
-    ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-        if optimizer_idx not in (0, 1):
-            raise ValueError(
-                f"optimizer_idx must be 0 (autoencoder step) or 1 (discriminator step), got {optimizer_idx!r}"
-            )
+    def disc_active(self, global_step: int) -> bool:
+        """Whether the GAN terms are on at ``global_step``: ``disc_factor > 0`` from ``disc_start`` on."""
+        return adopt_weight(self.disc_factor, global_step, threshold=self.discriminator_iter_start) > 0
+
+    def _check_pair(self, inputs: torch.Tensor, reconstructions: torch.Tensor, cond: torch.Tensor | None) -> None:
         if cond is not None and not self.disc_conditional:
             raise ValueError(
                 "cond was given but this loss was built with disc_conditional=False; "
@@ -227,21 +281,22 @@ class VQLPIPSWithDiscriminator(nn.Module):
                 f"inputs {tuple(inputs.shape)} and reconstructions {tuple(reconstructions.shape)} "
                 f"must have the same shape"
             )
+
+    def generator_loss(
+        self,
+        codebook_loss: torch.Tensor,
+        inputs: torch.Tensor,
+        reconstructions: torch.Tensor,
+        global_step: int,
+        last_layer: torch.Tensor | None = None,
+        cond: torch.Tensor | None = None,
+        split: str = "train",
+    ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """The autoencoder's loss: ``nll_loss + d_weight * disc_factor * g_loss + codebook_weight * quant_loss``."""
+        self._check_pair(inputs, reconstructions, cond)
         inputs, reconstructions = inputs.contiguous(), reconstructions.contiguous()
         disc_factor = adopt_weight(self.disc_factor, global_step, threshold=self.discriminator_iter_start)
 
-        if optimizer_idx == 1:
-            logits_real = self._discriminate(inputs.detach(), cond)
-            logits_fake = self._discriminate(reconstructions.detach(), cond)
-            d_loss = disc_factor * self.disc_loss(logits_real, logits_fake)
-            log = {
-                f"{split}/disc_loss": d_loss.detach().clone(),
-                f"{split}/logits_real": logits_real.detach().mean(),
-                f"{split}/logits_fake": logits_fake.detach().mean(),
-            }
-            return d_loss, log
-
-        # Autoencoder step: reconstruction (+ perceptual), then the generator's GAN term.
         p_loss = self.perceptual(inputs, reconstructions)  # (B, 1, 1, 1)
         rec_loss = self.pixel_weight * (inputs - reconstructions).abs() + self.perceptual_weight * p_loss
         nll_loss = rec_loss.mean()
@@ -271,3 +326,42 @@ class VQLPIPSWithDiscriminator(nn.Module):
             f"{split}/g_loss": g_loss.detach(),
         }
         return loss, log
+
+    def discriminator_loss(
+        self,
+        inputs: torch.Tensor,
+        reconstructions: torch.Tensor,
+        global_step: int,
+        cond: torch.Tensor | None = None,
+        split: str = "train",
+    ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """The discriminator's loss ``disc_factor * disc_loss(D(x), D(x_hat))`` on detached images."""
+        self._check_pair(inputs, reconstructions, cond)
+        disc_factor = adopt_weight(self.disc_factor, global_step, threshold=self.discriminator_iter_start)
+        logits_real = self._discriminate(inputs.detach().contiguous(), cond)
+        logits_fake = self._discriminate(reconstructions.detach().contiguous(), cond)
+        d_loss = disc_factor * self.disc_loss(logits_real, logits_fake)
+        log = {
+            f"{split}/disc_loss": d_loss.detach().clone(),
+            f"{split}/logits_real": logits_real.detach().mean(),
+            f"{split}/logits_fake": logits_fake.detach().mean(),
+        }
+        return d_loss, log
+
+    def forward(
+        self,
+        codebook_loss: torch.Tensor,
+        inputs: torch.Tensor,
+        reconstructions: torch.Tensor,
+        optimizer_idx: int,
+        global_step: int,
+        last_layer: torch.Tensor | None = None,
+        cond: torch.Tensor | None = None,
+        split: str = "train",
+    ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """taming's call: :meth:`generator_loss` for ``optimizer_idx=0``, :meth:`discriminator_loss` for 1."""
+        if optimizer_idx == 0:
+            return self.generator_loss(codebook_loss, inputs, reconstructions, global_step, last_layer, cond, split)
+        if optimizer_idx == 1:
+            return self.discriminator_loss(inputs, reconstructions, global_step, cond, split)
+        raise ValueError(f"optimizer_idx must be 0 (autoencoder step) or 1 (discriminator step), got {optimizer_idx!r}")

@@ -16,8 +16,8 @@ objects unpickled is refused with an explanation of how to convert it.
 
 Nothing here downloads anything: point the loaders at files you have.
 
-Book: chapter "VQ-VAE-2" (rosinality's ImageNet model), chapter "Training a
-VQ-GAN" (taming's published checkpoints).
+Book: chapter "VQ-VAE-2: a hierarchy of codes" (rosinality's ImageNet model),
+chapter "Training a VQ-GAN" (planned) (taming's published checkpoints).
 """
 
 from __future__ import annotations

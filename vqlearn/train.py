@@ -16,26 +16,32 @@ From the shell::
 writes ``DIR/last.ckpt``, ``DIR/metrics.jsonl`` (one JSON object per logging
 interval) and ``DIR/samples/step_XXXXXX.png`` (originals over reconstructions).
 
-One step (``Trainer.train_step``):
+One step (:meth:`Trainer.train_step`):
 
-1. the autoencoder's forward pass gives a reconstruction, the codebook loss and the codes;
-2. the loss module turns them into the autoencoder's loss (for VQ-GAN: L1 [+ LPIPS]
-   + adaptive-weighted GAN term + codebook loss); one optimiser step;
-3. VQ-GAN only, once ``global_step >= disc_start``: the discriminator's step on the
-   *same* reconstruction, detached. ``global_step`` counts autoencoder steps;
-4. code histograms feed the usage statistics and, if enabled, dead-code restarts.
+1. :meth:`Trainer.autoencoder_step`: forward pass, the loss module's
+   ``generator_loss`` (VQ-VAE: reconstruction + codebook loss; VQ-GAN: L1 [+ LPIPS]
+   + adaptive-weighted GAN term + codebook loss), one optimiser step;
+2. VQ-GAN only, once the loss module's ``disc_active(step)``:
+   :meth:`Trainer.discriminator_step` on the *same* reconstruction, detached.
+   ``step`` counts autoencoder steps;
+3. :meth:`Trainer.track_codes`: code histograms feed the usage statistics and,
+   if enabled, dead-code restarts.
+
+The pieces around it live in their own modules: :mod:`vqlearn.build` (config ->
+model, loss, data), :mod:`vqlearn.runtime` (device, precision, DDP, RNG),
+:mod:`vqlearn.codebook` (usage, k-means, restarts) and :mod:`vqlearn.evaluate`.
 
 Exact resume: the sampler is a seeded permutation per epoch, and the checkpoint
 stores the epoch and the batch within it, every RNG state, the optimisers, the
 scaler and the codebook statistics, so N steps in one go and N/2 + N/2 resumed
 give the same weights.
 
-Under ``torchrun`` (DistributedDataParallel; nccl on GPU, gloo on CPU) every rank
-reads its own shard of each epoch; EMA codebook updates are all-reduced inside
-the quantizer, restarts and data-initialised codebooks are broadcast from rank 0,
-the discriminator's gradients are averaged here, and only rank 0 writes files.
+Under ``torchrun`` every rank reads its own shard of each epoch; EMA codebook
+updates are all-reduced inside the quantizer, restarts and data-initialised
+codebooks are broadcast from rank 0, the discriminator's gradients are averaged
+here, and only rank 0 writes files.
 
-Book: chapter "Training a VQ-VAE", chapter "Training a VQ-GAN".
+Book: chapter "Training a VQ-VAE".
 """
 
 from __future__ import annotations
@@ -45,293 +51,36 @@ import contextlib
 import json
 import math
 import os
-import random
 import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-import numpy as np
 import torch
 import torch.distributed as dist
 import torch.nn as nn
-import torch.nn.functional as F
-from torch.utils.data import DataLoader, Dataset, Sampler
+from torch.utils.data import DataLoader, Dataset
 
 import vqlearn
+from vqlearn import runtime
+from vqlearn.build import build_datasets, build_loss, build_model, model_channels, resolve_in_channels
 from vqlearn.checkpoint import CheckpointError, load_checkpoint, load_state_dict_checked, save_atomic
+from vqlearn.codebook import (CodebookUsage, QuantizerInputs, codebook_metrics, init_codebook_from_data, level_names,
+                              restart_dead_codes)
 from vqlearn.config import Config, ConfigError, config_from_dict, config_to_dict, load_config
-from vqlearn.metrics import psnr, to_unit_range
-from vqlearn.models import VQGAN, VQVAE, VQVAE2, Tokenizer
-from vqlearn.quantize import CodebookUsage, init_codebook_from_data, restart_dead_codes
+from vqlearn.data import EpochSampler
+from vqlearn.evaluate import evaluate_model
+from vqlearn.history import History
+from vqlearn.images import denormalize, first_images, image_of
+from vqlearn.metrics import psnr
+from vqlearn.models import Tokenizer
 
-__all__ = [
-    "train",
-    "TrainResult",
-    "Trainer",
-    "load_config",
-    "build_model",
-    "build_loss",
-    "load_model",
-    "NonFiniteLossError",
-    "VQLoss",
-]
-
-DATASETS_NEEDING_ROOT = ("torchvision-mnist", "fashion-mnist", "cifar10", "folder")
+__all__ = ["train", "TrainResult", "Trainer", "load_config", "learning_rate", "NonFiniteLossError", "main"]
 
 
 class NonFiniteLossError(RuntimeError):
     """A loss became NaN or infinite; training stopped before that step changed any weight."""
-
-
-# ---------------------------------------------------------------------------
-# Building blocks of a run: model, loss, data
-# ---------------------------------------------------------------------------
-
-
-def model_channels(config: Config) -> int:
-    """Image channels the model is built for: ``model.in_channels`` or the dataset's."""
-    if config.model.in_channels is not None:
-        return config.model.in_channels
-    from vqlearn.data import dataset_channels
-
-    return dataset_channels(config.data.name)
-
-
-def quantizer_options(config: Config) -> tuple[str, dict]:
-    """``(kind, options)`` for :func:`vqlearn.quantize.make_quantizer`, defaults filled in."""
-    q = config.quantizer
-    kind = config.resolved_quantizer_kind()
-    names = ("decay", "eps") if kind == "ema" else ("legacy", "l2_normalize", "lookup_dim")
-    return kind, {name: getattr(q, name) for name in names if getattr(q, name) is not None}
-
-
-def build_model(config: Config, in_channels: int | None = None) -> Tokenizer:
-    """The autoencoder that ``config.model`` describes (weights from the current torch seed)."""
-    m = config.model
-    channels = in_channels or model_channels(config)
-    kind, options = quantizer_options(config)
-    beta = config.quantizer.beta
-    if m.family == "vqvae":
-        return VQVAE(channels, m.dim, m.K, beta, m.batchnorm, kind, options)
-    if m.family == "vqvae2":
-        return VQVAE2(channels, m.channel, m.n_res_block, m.n_res_channel, m.embed_dim, m.n_embed,
-                      beta=beta, quantizer=kind, quantizer_options=options)
-    ddconfig = m.ddconfig.__class__(**{**m.ddconfig.__dict__, "in_channels": channels, "out_ch": channels})
-    return VQGAN(ddconfig, m.n_embed, m.embed_dim, beta, kind, options)
-
-
-class VQLoss(nn.Module):
-    """VQ-VAE's objective: ``rec_loss(x, x_hat) + codebook_weight * quant_loss`` (seed 000 §1).
-
-    Same call as :class:`vqlearn.losses.VQLPIPSWithDiscriminator` (only
-    ``optimizer_idx=0`` exists) and the seed's log keys that apply:
-    ``{split}/total_loss``, ``quant_loss``, ``nll_loss``, ``rec_loss``.
-    ``rec_loss="mse"`` is the pytorch-vqvae reproduction's; ``"l1"`` VQ-GAN's pixel loss.
-    """
-
-    def __init__(self, rec_loss: str = "mse", codebook_weight: float = 1.0):
-        super().__init__()
-        if rec_loss not in ("mse", "l1"):
-            raise ValueError(f"rec_loss must be 'mse' or 'l1', got {rec_loss!r}")
-        self.rec_loss = rec_loss
-        self.codebook_weight = codebook_weight
-
-    def forward(self, codebook_loss, inputs, reconstructions, optimizer_idx=0, global_step=0, last_layer=None,
-                cond=None, split="train"):
-        if optimizer_idx != 0:
-            raise ValueError("VQLoss has no discriminator: optimizer_idx must be 0")
-        reconstructions = reconstructions.float()
-        inputs = inputs.float()
-        if self.rec_loss == "mse":
-            rec = F.mse_loss(reconstructions, inputs)
-        else:
-            rec = F.l1_loss(reconstructions, inputs)
-        loss = rec + self.codebook_weight * codebook_loss.mean()
-        log = {
-            f"{split}/total_loss": loss.detach(),
-            f"{split}/quant_loss": codebook_loss.detach().mean(),
-            f"{split}/nll_loss": rec.detach(),
-            f"{split}/rec_loss": rec.detach(),
-        }
-        return loss, log
-
-
-def build_loss(config: Config, in_channels: int | None = None) -> nn.Module:
-    """:class:`VQLoss` or :class:`vqlearn.losses.VQLPIPSWithDiscriminator`, from ``config.loss``."""
-    loss = config.loss
-    if config.resolved_loss_kind() == "vq":
-        return VQLoss(loss.rec_loss, loss.codebook_weight)
-    from vqlearn.losses import VQLPIPSWithDiscriminator
-
-    options = {
-        name: getattr(loss, name)
-        for name in ("pixelloss_weight", "disc_num_layers", "disc_factor", "disc_weight", "perceptual_weight",
-                     "use_actnorm", "disc_ndf", "disc_loss")
-        if getattr(loss, name) is not None
-    }
-    return VQLPIPSWithDiscriminator(
-        disc_start=loss.disc_start or 0,
-        codebook_weight=loss.codebook_weight,
-        disc_in_channels=in_channels or model_channels(config),
-        **options,
-    )
-
-
-def check_data_paths(config: Config) -> None:
-    """Fail early, naming ``data.root``, when a dataset that lives on disk is not there."""
-    data = config.data
-    if data.name in DATASETS_NEEDING_ROOT:
-        if data.root is None:
-            raise ConfigError(
-                f"dataset `{data.name}` reads files from disk: set config key `data.root` to their directory "
-                f"(e.g. --set data.root=/path/to/{data.name})"
-            )
-        if not data.download and not Path(data.root).expanduser().exists():
-            raise ConfigError(
-                f"config key `data.root`: {data.root} does not exist; point it at the {data.name} files"
-                + ("" if data.name == "folder" else " or set data.download=true to fetch them")
-            )
-    if data.name == "folder" and data.image_size is None:
-        raise ConfigError("dataset `folder` needs config key `data.image_size` (images are resized to it)")
-
-
-def build_datasets(config: Config, with_val: bool = True) -> tuple[Dataset, Dataset | None]:
-    """The train split and (if ``with_val``) the held-out split of ``config.data``."""
-    from vqlearn.data import build_dataset
-
-    check_data_paths(config)
-    d = config.data
-    common = dict(image_size=d.image_size, root=d.root, download=d.download)
-    train_set = build_dataset(d.name, d.train_split, augment=d.augment, seed=config.train.seed, **common)
-    val_set = build_dataset(d.name, d.val_split, augment=False, **common) if with_val else None
-    return train_set, val_set
-
-
-class EpochSampler(Sampler):
-    """A seeded permutation per epoch, sharded over ranks, resumable mid-epoch.
-
-    Epoch ``e`` visits ``randperm(n, seed + e)``, padded by wrapping around to a
-    multiple of ``world_size`` and dealt out rank by rank (like
-    ``DistributedSampler``). :meth:`set_position` picks the epoch and the first
-    index of this rank's shard to yield, so a resumed run continues where the
-    checkpoint left off.
-    """
-
-    def __init__(self, length: int, seed: int = 0, rank: int = 0, world_size: int = 1):
-        self.length = length
-        self.seed = seed
-        self.rank = rank
-        self.world_size = world_size
-        self.epoch = 0
-        self.start = 0
-
-    @property
-    def shard_size(self) -> int:
-        return math.ceil(self.length / self.world_size)
-
-    def set_position(self, epoch: int, start: int = 0) -> None:
-        self.epoch, self.start = epoch, start
-
-    def shard(self, epoch: int) -> list[int]:
-        order = torch.randperm(self.length, generator=torch.Generator().manual_seed(self.seed + epoch)).tolist()
-        padded = order + order[: self.shard_size * self.world_size - self.length]
-        return padded[self.rank :: self.world_size]
-
-    def __iter__(self):
-        return iter(self.shard(self.epoch)[self.start :])
-
-    def __len__(self) -> int:
-        return self.shard_size - self.start
-
-
-def first_images(dataset: Dataset, n: int) -> torch.Tensor:
-    """The first ``n`` items of ``dataset`` as a batch ``(n, C, H, W)``."""
-    return torch.stack([_image(dataset[i]) for i in range(min(n, len(dataset)))])
-
-
-def _image(item):
-    return item[0] if isinstance(item, (tuple, list)) else item
-
-
-# ---------------------------------------------------------------------------
-# Devices, precision, distributed
-# ---------------------------------------------------------------------------
-
-
-def pick_device(name: str = "auto", local_rank: int = 0) -> torch.device:
-    """``auto``: this rank's GPU when CUDA is present, else the CPU."""
-    if name == "auto":
-        return torch.device(f"cuda:{local_rank}") if torch.cuda.is_available() else torch.device("cpu")
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        raise ConfigError(f"config key `train.device` is {name!r} but CUDA is not available; use auto or cpu")
-    return torch.device(name)
-
-
-def autocast_dtype(precision: str, device: torch.device) -> torch.dtype | None:
-    """The autocast dtype (None: full fp32). ``auto``: bf16 on CUDA, fp32 on CPU."""
-    if precision == "auto":
-        return torch.bfloat16 if device.type == "cuda" else None
-    return {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}[precision]
-
-
-def distributed_env() -> tuple[int, int, int]:
-    """``(rank, world_size, local_rank)`` from torchrun's environment variables (0, 1, 0 without)."""
-    return int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1)), int(os.environ.get("LOCAL_RANK", 0))
-
-
-def init_distributed(device_name: str = "auto") -> bool:
-    """Join the process group torchrun describes (nccl on GPU, gloo on CPU). True if this call created it."""
-    rank, world, local_rank = distributed_env()
-    if world <= 1 or dist.is_initialized():
-        return False
-    use_cuda = torch.cuda.is_available() and device_name != "cpu"
-    if use_cuda:
-        torch.cuda.set_device(local_rank)
-    dist.init_process_group("nccl" if use_cuda else "gloo")
-    return True
-
-
-def _world() -> tuple[int, int]:
-    if dist.is_available() and dist.is_initialized():
-        return dist.get_rank(), dist.get_world_size()
-    return 0, 1
-
-
-def seed_everything(seed: int) -> None:
-    """Seed Python's, NumPy's and torch's (CPU and CUDA) global generators."""
-    random.seed(seed)
-    np.random.seed(seed % 2**32)
-    torch.manual_seed(seed)
-
-
-def rng_state() -> dict:
-    """Every global RNG state, as tensors and plain values (loadable with ``weights_only=True``)."""
-    np_state = np.random.get_state()
-    state = {
-        "torch": torch.get_rng_state(),
-        "numpy": {"keys": torch.from_numpy(np_state[1].astype(np.int64)), "pos": int(np_state[2]),
-                  "has_gauss": int(np_state[3]), "gauss": float(np_state[4])},
-        "python": random.getstate(),
-    }
-    if torch.cuda.is_available():
-        state["cuda"] = torch.cuda.get_rng_state_all()
-    return state
-
-
-def set_rng_state(state: dict) -> None:
-    torch.set_rng_state(state["torch"])
-    n = state["numpy"]
-    np.random.set_state(("MT19937", n["keys"].numpy().astype(np.uint32), n["pos"], n["has_gauss"], n["gauss"]))
-    random.setstate(_tuples(state["python"]))
-    if "cuda" in state and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda"])
-
-
-def _tuples(value):
-    """Lists back to tuples (``random.setstate`` wants the nested tuples it gave)."""
-    return tuple(_tuples(v) for v in value) if isinstance(value, (list, tuple)) else value
 
 
 def learning_rate(config: Config, step: int, world_size: int = 1) -> float:
@@ -352,18 +101,17 @@ def learning_rate(config: Config, step: int, world_size: int = 1) -> float:
     return lr
 
 
-def level_names(n: int) -> list[str]:
-    """Metric-name suffix per quantizer: ``[""]``, ``["_top", "_bottom"]`` (VQ-VAE-2), or ``["_0", ...]``."""
-    if n == 1:
-        return [""]
-    if n == 2:
-        return ["_top", "_bottom"]
-    return [f"_{i}" for i in range(n)]
-
-
-# ---------------------------------------------------------------------------
-# The trainer
-# ---------------------------------------------------------------------------
+@contextlib.contextmanager
+def frozen(module: nn.Module | None):
+    """Inside the block, ``module``'s parameters record no gradient (None: nothing to freeze)."""
+    if module is None:
+        yield
+        return
+    module.requires_grad_(False)
+    try:
+        yield
+    finally:
+        module.requires_grad_(True)
 
 
 @dataclass
@@ -409,95 +157,71 @@ class Trainer:
         train_data: Dataset | None = None,
         val_data: Dataset | None = None,
     ):
-        self.config = config
         t = config.train
-        self.rank, self.world_size = _world()
+        self.rank, self.world_size = runtime.world()
         self.is_main = self.rank == 0
         self.out_dir = Path(out_dir) if out_dir is not None else None
         self.progress = progress
         self.callback = callback
-        _, _, local_rank = distributed_env()
-        self.device = pick_device(t.device, local_rank)
-        self.amp_dtype = autocast_dtype(t.precision, self.device)
+        self.device = runtime.pick_device(t.device, runtime.distributed_env()[2])
+        self.amp_dtype = runtime.autocast_dtype(t.precision, self.device)
         self.channels_last = t.channels_last if t.channels_last is not None else self.device.type == "cuda"
 
         # Data first (needs no randomness), then the weights from the seed.
         if train_data is None:
             train_data, default_val = build_datasets(config, with_val=t.eval_batches > 0 or t.sample_every > 0)
             val_data = val_data if val_data is not None else default_val
+        self.config = config = resolve_in_channels(config, train_data)
         self.train_data, self.val_data = train_data, val_data
         self.sampler = EpochSampler(len(train_data), t.seed, self.rank, self.world_size)
-        self.batches_per_epoch = self.sampler.shard_size // t.batch_size
-        if self.batches_per_epoch == 0:
+        if self.sampler.shard_size < t.batch_size:
             raise ConfigError(
                 f"config key `train.batch_size`: {t.batch_size} is more than the {self.sampler.shard_size} "
                 f"training images each of the {self.world_size} process(es) gets; use a smaller batch"
             )
         self.loader_rng = torch.Generator().manual_seed(t.seed)
-        self.loader = DataLoader(
-            train_data,
-            batch_size=t.batch_size,
-            sampler=self.sampler,
-            drop_last=True,
-            num_workers=config.data.num_workers,
-            pin_memory=self.device.type == "cuda",
-            generator=self.loader_rng,
-        )
+        self.loader = DataLoader(train_data, batch_size=t.batch_size, sampler=self.sampler, drop_last=True,
+                                 num_workers=config.data.num_workers, pin_memory=self.device.type == "cuda",
+                                 generator=self.loader_rng)
 
-        seed_everything(t.seed)
-        in_channels = config.model.in_channels or _image(train_data[0]).shape[0]
-        self.model = build_model(config, in_channels).to(self.device)
-        self.loss_fn = build_loss(config, in_channels).to(self.device)
+        runtime.seed_everything(t.seed)
+        self.model = build_model(config).to(self.device)
+        self.loss_fn = build_loss(config).to(self.device)
         if self.channels_last:
             self.model.to(memory_format=torch.channels_last)
             self.loss_fn.to(memory_format=torch.channels_last)
         self.discriminator = getattr(self.loss_fn, "discriminator", None)
-        self.disc_start = config.loss.disc_start or 0
-
         self.model_for_step: nn.Module = self.model
         if self.world_size > 1:
             ids = [self.device.index] if self.device.type == "cuda" else None
             self.model_for_step = nn.parallel.DistributedDataParallel(self.model, device_ids=ids)
         if t.compile:
-            if self.discriminator is not None:
-                # The adaptive GAN weight differentiates the loss twice (retain_graph=True), which a
-                # compiled backward only allows without donated buffers.
-                from torch._functorch import config as functorch_config
-
-                functorch_config.donated_buffer = False
-            # Quantizers stay eager: argmin, histograms, in-place EMA updates and their all-reduce
-            # gain nothing from compilation (and torch 2.14's inductor miscomputes the EMA update).
-            for quantizer in self.model.quantizers:
-                quantizer.forward = torch.compiler.disable(quantizer.forward)
             self.model_for_step = torch.compile(self.model_for_step)
-        seed_everything(t.seed + self.rank)  # ranks now draw different randomness (if any is drawn)
+        runtime.seed_everything(t.seed + self.rank)  # ranks now draw different randomness (if any is drawn)
 
-        self.opt_g = torch.optim.Adam(self.model.parameters(), lr=learning_rate(config, 0, self.world_size),
-                                      betas=t.betas, weight_decay=t.weight_decay)
+        lr = learning_rate(config, 0, self.world_size)
+        self.opt_g = torch.optim.Adam(self.model.parameters(), lr=lr, betas=t.betas, weight_decay=t.weight_decay)
         self.opt_d = None
         if self.discriminator is not None:
-            self.opt_d = torch.optim.Adam(self.discriminator.parameters(), lr=learning_rate(config, 0, self.world_size),
-                                          betas=t.betas, weight_decay=t.weight_decay)
+            self.opt_d = torch.optim.Adam(self.discriminator.parameters(), lr=lr, betas=t.betas,
+                                          weight_decay=t.weight_decay)
         self.scaler = torch.amp.GradScaler(self.device.type, enabled=self.amp_dtype == torch.float16)
 
         # Codebook statistics: one accumulator per quantizer for the log, one for restarts.
         quantizers = self.model.quantizers
         self.levels = level_names(len(quantizers))
-        self.usage_log = [CodebookUsage(q.num_codes) for q in quantizers]
-        self.usage_restart = [CodebookUsage(q.num_codes) for q in quantizers]
-        self.codebook_rng = torch.Generator().manual_seed(t.seed)
-        self.captured: list[torch.Tensor | None] = [None] * len(quantizers)
-        self.capturing = False
-        self.capture_hooks = [q.register_forward_pre_hook(self._capture_hook(i)) for i, q in enumerate(quantizers)]
+        self.usage_log = [CodebookUsage(q.num_codes, self.device) for q in quantizers]
+        self.usage_restart = [CodebookUsage(q.num_codes, self.device) for q in quantizers]
+        self.codebook_rng = torch.Generator(device=self.device).manual_seed(t.seed)
+        self.quantizer_inputs = QuantizerInputs(quantizers)
 
         # Position and bookkeeping.
         self.step = 0
         self.epoch = 0
         self.batch_in_epoch = 0
         self._iterator = None
-        self.history: list[dict] = []
-        self.sums: dict[str, torch.Tensor] = {}
-        self.sum_steps = 0
+        metrics_path = self.out_dir / "metrics.jsonl" if self.out_dir is not None and self.is_main else None
+        self.history = History(metrics_path)
         self.restarts = 0
         self.saved_step = -1
         self.sample_paths: list[Path] = []
@@ -505,26 +229,15 @@ class Trainer:
 
     # -- small helpers -------------------------------------------------------
 
-    def _capture_hook(self, index: int):
-        """Forward pre-hook: keep quantizer ``index``'s input (encoder output) while capturing."""
-
-        def hook(module, inputs):
-            if self.capturing:
-                self.captured[index] = inputs[0].detach()
-
-        return hook
-
     def autocast(self):
-        if self.amp_dtype is None:
-            return contextlib.nullcontext()
-        return torch.autocast(self.device.type, dtype=self.amp_dtype)
+        return runtime.autocast(self.device, self.amp_dtype)
 
     def to_device(self, x: torch.Tensor) -> torch.Tensor:
         x = x.to(self.device, non_blocking=True)
         return x.contiguous(memory_format=torch.channels_last) if self.channels_last else x
 
     def next_batch(self) -> torch.Tensor:
-        """The next training batch; advances ``(epoch, batch_in_epoch)``."""
+        """The next training batch ``(B, C, H, W)``; advances ``(epoch, batch_in_epoch)``."""
         if self._iterator is None:
             if hasattr(self.train_data, "set_epoch"):
                 self.train_data.set_epoch(self.epoch)
@@ -536,18 +249,10 @@ class Trainer:
             self.epoch, self.batch_in_epoch, self._iterator = self.epoch + 1, 0, None
             return self.next_batch()
         self.batch_in_epoch += 1
-        return _image(x)
-
-    def all_ranks_agree(self, flags: list[bool]) -> list[bool]:
-        """Each flag OR-ed over ranks (so every rank stops, or none)."""
-        if self.world_size == 1:
-            return flags
-        t = torch.tensor([float(f) for f in flags], device=self.device if self.device.type == "cuda" else "cpu")
-        dist.all_reduce(t, op=dist.ReduceOp.MAX)
-        return [bool(v) for v in t.tolist()]
+        return image_of(x)
 
     def check_finite(self, loss: torch.Tensor, log: dict, what: str) -> None:
-        (bad,) = self.all_ranks_agree([not bool(torch.isfinite(loss.detach()))])
+        (bad,) = runtime.any_rank([not bool(torch.isfinite(loss.detach()))], self.device)
         if bad:
             values = ", ".join(f"{k}={float(v):.4g}" for k, v in log.items())
             where = f" (saved checkpoint: {self.out_dir / 'last.ckpt'})" if self.out_dir else ""
@@ -557,52 +262,88 @@ class Trainer:
                 f"or train.precision=fp32"
             )
 
-    def set_lr(self) -> float:
-        lr = learning_rate(self.config, self.step, self.world_size)
-        for opt in (self.opt_g, self.opt_d):
-            if opt is not None:
-                for group in opt.param_groups:
-                    group["lr"] = lr
-        return lr
-
-    def clip_and_step(self, optimizer, params) -> torch.Tensor | None:
+    def optimizer_step(self, optimizer: torch.optim.Optimizer, loss: torch.Tensor, params) -> torch.Tensor | None:
+        """Backward, optional gradient clipping, step. Returns the gradient norm when clipping."""
+        optimizer.zero_grad(set_to_none=True)
+        self.scaler.scale(loss).backward()
+        if optimizer is self.opt_d:
+            runtime.average_gradients(self.discriminator)  # the discriminator is not wrapped in DDP
         norm = None
-        clip = self.config.train.grad_clip
-        if clip is not None:
+        if self.config.train.grad_clip is not None:
             self.scaler.unscale_(optimizer)
-            norm = torch.nn.utils.clip_grad_norm_(params, clip)
+            norm = torch.nn.utils.clip_grad_norm_(params, self.config.train.grad_clip)
         self.scaler.step(optimizer)
         return norm
 
-    def average_discriminator_grads(self) -> None:
-        """All-reduce the discriminator's gradients (it is not wrapped in DDP; see the module docstring)."""
-        if self.world_size == 1:
-            return
-        grads = [p.grad for p in self.discriminator.parameters() if p.grad is not None]
-        flat = torch.cat([g.flatten() for g in grads])
-        dist.all_reduce(flat)
-        flat /= self.world_size
-        offset = 0
-        for g in grads:
-            g.copy_(flat[offset : offset + g.numel()].view_as(g))
-            offset += g.numel()
+    # -- one step -------------------------------------------------------------
 
-    def broadcast_buffers(self, module: nn.Module) -> None:
-        """Copy rank 0's BatchNorm statistics to every rank, as DDP does before each forward.
+    def train_step(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        """One autoencoder step and, for VQ-GAN, one discriminator step. Returns the step's log."""
+        x = self.to_device(x)
+        lr = learning_rate(self.config, self.step, self.world_size)
+        for opt in (self.opt_g, self.opt_d):
+            for group in opt.param_groups if opt is not None else ():
+                group["lr"] = lr
+        self.model.train()
+        self.loss_fn.train()
+        restart_now = self.restart_due()
+        with self.quantizer_inputs.capture(restart_now):  # restarts draw from this step's encoder outputs
+            out, log = self.autoencoder_step(x)
+        if self.loss_fn.disc_active(self.step):
+            log.update(self.discriminator_step(x, out.reconstruction))
+        self.scaler.update()
+        log.update(self.track_codes(out.codes, restart_now))
+        with torch.no_grad():
+            log["train/psnr"] = psnr(denormalize(x), denormalize(out.reconstruction)).mean()
+            for name, perplexity in zip(self.levels, out.perplexity):
+                log[f"train/batch_perplexity{name}"] = perplexity.detach()
+        log["train/lr"] = torch.tensor(lr)
+        self.step += 1
+        return log
 
-        (EMA codebooks are buffers too, but they are all-reduced, so they need no copy.)
-        """
-        if self.world_size == 1:
-            return
-        for layer in module.modules():
-            if isinstance(layer, nn.modules.batchnorm._BatchNorm):
-                for buffer in layer.buffers():
-                    dist.broadcast(buffer, src=0)
+    def autoencoder_step(self, x: torch.Tensor):
+        """Forward, the autoencoder's loss, backward and one Adam step. Returns ``(VQOutput, log)``."""
+        with self.autocast(), frozen(self.discriminator):  # the GAN term must not train the discriminator
+            out = self.model_for_step(x)
+            loss, log = self.loss_fn.generator_loss(out.quant_loss, x, out.reconstruction, self.step,
+                                                    self.model.get_last_layer())
+        self.check_finite(loss, log, "autoencoder")
+        grad_norm = self.optimizer_step(self.opt_g, loss, self.model.parameters())
+        if grad_norm is not None:
+            log["train/grad_norm"] = grad_norm.detach()
+        return out, log
 
-    def disc_active(self) -> bool:
-        return self.discriminator is not None and self.step >= self.disc_start
+    def discriminator_step(self, x: torch.Tensor, reconstruction: torch.Tensor) -> dict[str, torch.Tensor]:
+        """One step of the discriminator on real ``x`` and the detached ``reconstruction``."""
+        with self.autocast():
+            loss, log = self.loss_fn.discriminator_loss(x, reconstruction.detach(), self.step)
+        self.check_finite(loss, log, "discriminator")
+        self.optimizer_step(self.opt_d, loss, self.discriminator.parameters())
+        runtime.broadcast_batchnorm_stats(self.discriminator)
+        return log
+
+    def track_codes(self, codes: list[torch.Tensor], restart_now: bool) -> dict[str, torch.Tensor]:
+        """Count this step's codes; restart dead codes when due. Returns the restart count if any."""
+        for level_codes, usage_log, usage_restart in zip(codes, self.usage_log, self.usage_restart):
+            usage_log.update(level_codes)
+            usage_restart.update(level_codes)
+        if not restart_now:
+            return {}
+        return {"train/codes_restarted": torch.tensor(float(self.restart_codes()))}
 
     # -- codebooks -----------------------------------------------------------
+
+    def restart_due(self) -> bool:
+        """Restart dead codes every ``restart_every`` steps, except in the run's last ``restart_every`` steps.
+
+        A restarted code is one the decoder has never seen; restarting it so late
+        that the decoder cannot learn it would leave a worse model. The cut-off
+        counts from ``train.max_steps`` (the planned run), so a run split by
+        ``--max-steps`` and ``--resume`` restarts at the same steps as one that was not.
+        """
+        every = self.config.quantizer.restart_every
+        done = self.step + 1
+        return every > 0 and done % every == 0 and done <= self.config.train.max_steps - every
 
     @torch.no_grad()
     def init_codebooks(self) -> None:
@@ -615,135 +356,53 @@ class Trainer:
         """
         q = self.config.quantizer
         order = torch.randperm(len(self.train_data), generator=torch.Generator().manual_seed(q.init_vectors))
-        generator = self.codebook_rng if self.device.type == "cpu" else None
         batch = max(self.config.train.batch_size, 64)  # no gradients here: bigger batches are cheap
         for level, quantizer in enumerate(self.model.quantizers):
             chunks, count, start = [], 0, 0
             needed = max(q.init_vectors, quantizer.codebook.shape[0])
             while count < needed and start < len(order):
-                x = torch.stack([_image(self.train_data[int(i)]) for i in order[start : start + batch]])
+                x = torch.stack([image_of(self.train_data[int(i)]) for i in order[start : start + batch]])
                 start += batch
-                self.capturing = True
-                with self.autocast():
+                with self.quantizer_inputs.capture(), self.autocast():
                     self.model(self.to_device(x))
-                self.capturing = False
-                z = self.captured[level].float()
+                z = self.quantizer_inputs.captured[level].float()
                 chunks.append(z)
                 count += z.shape[0] * z.shape[2] * z.shape[3]
-            init_codebook_from_data(quantizer, torch.cat(chunks), q.init, q.init_iters, generator)
-        self.captured = [None] * len(self.captured)
+            init_codebook_from_data(quantizer, torch.cat(chunks), q.init, q.init_iters, self.codebook_rng)
+        self.quantizer_inputs.clear()
 
     @torch.no_grad()
     def restart_codes(self) -> int:
         """Restart each quantizer's codes unused since the last restart (counts summed over ranks)."""
         q = self.config.quantizer
-        generator = self.codebook_rng if self.device.type == "cpu" else None
         restarted = 0
-        for quantizer, usage, z in zip(self.model.quantizers, self.usage_restart, self.captured):
+        for quantizer, usage, z in zip(self.model.quantizers, self.usage_restart, self.quantizer_inputs.captured):
             usage.all_reduce()
-            restarted += restart_dead_codes(quantizer, z.float(), usage.counts, q.restart_min_count, generator)
+            restarted += restart_dead_codes(quantizer, z.float(), usage.counts, q.restart_min_count, self.codebook_rng)
             usage.reset()
-        self.captured = [None] * len(self.captured)
+        self.quantizer_inputs.clear()
         self.restarts += restarted
         return restarted
 
-    # -- one step -------------------------------------------------------------
-
-    def train_step(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
-        """One autoencoder step (and, for VQ-GAN, one discriminator step). Returns the log dict."""
-        q = self.config.quantizer
-        x = self.to_device(x)
-        lr = self.set_lr()
-        restart_now = q.restart_every > 0 and (self.step + 1) % q.restart_every == 0
-        self.model.train()
-        self.loss_fn.train()
-
-        # 1-2. Autoencoder. The discriminator is frozen so the generator loss gives it no gradient.
-        if self.discriminator is not None:
-            self.discriminator.requires_grad_(False)
-        self.capturing = restart_now
-        with self.autocast():
-            out = self.model_for_step(x)
-            loss, log = self.loss_fn(out.quant_loss, x, out.reconstruction, 0, self.step,
-                                     last_layer=self.model.get_last_layer(), split="train")
-        self.capturing = False
-        self.check_finite(loss, log, "autoencoder")
-        self.opt_g.zero_grad(set_to_none=True)
-        self.scaler.scale(loss).backward()
-        grad_norm = self.clip_and_step(self.opt_g, self.model.parameters())
-
-        # 3. Discriminator, on the same reconstruction.
-        if self.disc_active():
-            self.discriminator.requires_grad_(True)
-            with self.autocast():
-                d_loss, d_log = self.loss_fn(out.quant_loss.detach(), x, out.reconstruction.detach(), 1, self.step,
-                                             split="train")
-            self.check_finite(d_loss, d_log, "discriminator")
-            self.opt_d.zero_grad(set_to_none=True)
-            self.scaler.scale(d_loss).backward()
-            self.average_discriminator_grads()
-            self.clip_and_step(self.opt_d, self.discriminator.parameters())
-            self.broadcast_buffers(self.discriminator)
-            log.update(d_log)
-        self.scaler.update()
-
-        # 4. Codebook statistics and restarts.
-        for codes, usage_log, usage_restart in zip(out.codes, self.usage_log, self.usage_restart):
-            usage_log.update(codes)
-            usage_restart.update(codes)
-        if restart_now:
-            log["train/codes_restarted"] = torch.tensor(float(self.restart_codes()))
-
-        with torch.no_grad():
-            log["train/psnr"] = psnr(to_unit_range(x), to_unit_range(out.reconstruction)).mean()
-            for name, perplexity in zip(self.levels, out.perplexity):
-                log[f"train/batch_perplexity{name}"] = perplexity.detach()
-        log["train/lr"] = torch.tensor(lr)
-        if grad_norm is not None:
-            log["train/grad_norm"] = grad_norm.detach()
-        self.step += 1
-        return log
-
-    # -- logging, evaluation, samples, checkpoints ---------------------------
-
-    def accumulate(self, log: dict[str, torch.Tensor]) -> None:
-        for key, value in log.items():
-            value = value.detach().float().to(self.device)
-            self.sums[key] = self.sums[key] + value if key in self.sums else value
-        self.sum_steps += 1
+    # -- logging, evaluation, samples -----------------------------------------
 
     def log_row(self, seconds: float, steps_per_sec: float) -> dict:
-        """Average the accumulated step logs (over steps and ranks) into one history row, and reset."""
-        keys = sorted(self.sums)
-        means = torch.stack([self.sums[k] for k in keys]) / max(self.sum_steps, 1)
-        if self.world_size > 1:
-            dist.all_reduce(means)
-            means /= self.world_size
+        """One history row: the interval's averaged step logs and the codebook statistics since the last row."""
         row = {"step": self.step, "epoch": self.epoch, "time": round(seconds, 3)}
-        row.update({k: float(v) for k, v in zip(keys, means.tolist())})
+        row.update(self.history.interval_means())
         if "train/codes_restarted" in row:  # a count, not an average
             row["train/codes_restarted"] = self.restarts
-        usage, perplexities = [], []
-        for name, acc in zip(self.levels, self.usage_log):
+        for acc in self.usage_log:
             acc.all_reduce()
-            row[f"train/codebook_usage{name}"] = acc.fraction_used
-            row[f"train/codes_used{name}"] = acc.codes_used
-            row[f"train/perplexity{name}"] = acc.perplexity
-            usage.append(acc.fraction_used)
-            perplexities.append(acc.perplexity)
+        row.update(codebook_metrics(self.usage_log, prefix="train/"))
+        for acc in self.usage_log:
             acc.reset()
-        if len(self.levels) > 1:
-            row["train/codebook_usage"] = sum(usage) / len(usage)
-            row["train/perplexity"] = sum(perplexities) / len(perplexities)
         row["steps_per_sec"] = round(steps_per_sec, 3)
         row["images_per_sec"] = round(steps_per_sec * self.config.train.batch_size * self.world_size, 1)
-        self.sums, self.sum_steps = {}, 0
         return row
 
     def evaluate(self) -> dict:
         """Held-out metrics on ``eval_batches`` batches of the validation set (rank 0 only)."""
-        from vqlearn.evaluate import evaluate_model
-
         t = self.config.train
         if self.val_data is None or t.eval_batches == 0:
             return {}
@@ -764,9 +423,20 @@ class Trainer:
         save_image(reconstruction_grid(self.sample_batch, reconstruction.float(), nrow=8), path)
         self.sample_paths.append(path)
 
+    def record(self, row: dict, bar) -> bool:
+        """Keep a history row (and append it to ``metrics.jsonl``), show it, and ask the callback."""
+        self.history.append(row)
+        if bar is not None:
+            shown = {"loss": row.get("train/total_loss"), "psnr": row.get("train/psnr"),
+                     "usage": row.get("train/codebook_usage")}
+            bar.set_postfix({k: f"{v:.3g}" for k, v in shown.items() if v is not None}, refresh=False)
+        return bool(self.callback(row)) if self.callback is not None else False
+
+    # -- checkpoints ---------------------------------------------------------
+
     def checkpoint_state(self) -> dict:
         """Everything needed to continue exactly (see :meth:`load_state`)."""
-        rng = rng_state()
+        rng = runtime.rng_state()
         if self.world_size > 1:
             gathered = [None] * self.world_size
             dist.all_gather_object(gathered, rng)
@@ -793,7 +463,7 @@ class Trainer:
                 "restart": [u.counts.clone() for u in self.usage_restart],
                 "restarts": self.restarts,
             },
-            "interval": {"sums": {k: float(v) for k, v in self.sums.items()}, "steps": self.sum_steps},
+            "interval": self.history.state(),
         }
 
     def save_checkpoint(self) -> Path | None:
@@ -825,18 +495,27 @@ class Trainer:
         if data["world_size"] != self.world_size:  # same images overall, not the same order per rank
             self.batch_in_epoch = data["batch"] * data["world_size"] // self.world_size
         rngs = state["rng"]
-        set_rng_state(rngs[self.rank] if len(rngs) == self.world_size else rngs[0])
+        runtime.set_rng_state(rngs[self.rank] if len(rngs) == self.world_size else rngs[0])
         self.codebook_rng.set_state(state["codebook_rng"])
         self.loader_rng.set_state(state["loader_rng"])
         usage = state["codebook_usage"]
-        for acc, counts in zip(self.usage_log, usage["log"]):
-            acc.counts = counts.clone()
-        for acc, counts in zip(self.usage_restart, usage["restart"]):
-            acc.counts = counts.clone()
+        for accumulators, saved in ((self.usage_log, usage["log"]), (self.usage_restart, usage["restart"])):
+            for acc, counts in zip(accumulators, saved):
+                acc.counts = counts.to(self.device).clone()
         self.restarts = usage["restarts"]
-        self.sums = {k: torch.tensor(v, device=self.device) for k, v in state["interval"]["sums"].items()}
-        self.sum_steps = state["interval"]["steps"]
+        self.history.load_state(state["interval"], self.device)
         self._iterator = None
+
+    def resume(self) -> bool:
+        """Load ``out_dir/last.ckpt`` if there is one (and trim ``metrics.jsonl`` to it). True if loaded."""
+        if self.out_dir is None:
+            raise ValueError("resume=True needs out_dir: the directory whose last.ckpt to continue from")
+        path = self.out_dir / "last.ckpt"
+        if not path.is_file():
+            return False
+        self.load_state(load_checkpoint(path, map_location="cpu"))  # RNG states must stay on the CPU
+        self.history.truncate(self.step)
+        return True
 
     # -- the loop ------------------------------------------------------------
 
@@ -854,69 +533,61 @@ class Trainer:
         stopped = "max_steps"
         interval_start, interval_step = time.perf_counter(), self.step
         try:
-            while self.step < max_steps:
-                log = self.train_step(self.next_batch())
-                self.accumulate(log)
-                if bar is not None:
-                    bar.update(1)
-                stop_callback = False
-                if self.step % t.log_every == 0 or self.step == max_steps:
-                    now = time.perf_counter()
-                    row = self.log_row(now - start, (self.step - interval_step) / max(now - interval_start, 1e-9))
-                    interval_start, interval_step = now, self.step
-                    if t.eval_every and self.step % t.eval_every == 0 and self.is_main:
-                        row.update(self.evaluate())
-                    stop_callback = self.record(row, bar)
-                if self.out_dir is not None and self.is_main and t.sample_every and self.step % t.sample_every == 0:
-                    self.save_samples()
-                if t.ckpt_every and self.step % t.ckpt_every == 0:
-                    self.save_checkpoint()
-                out_of_time = max_seconds is not None and time.perf_counter() - start >= max_seconds
-                out_of_time, stop_callback = self.all_ranks_agree([out_of_time, stop_callback])
-                if out_of_time or stop_callback:
-                    stopped = "max_seconds" if out_of_time else "callback"
-                    break
+            with self._compile_settings():
+                while self.step < max_steps:
+                    self.history.add(self.train_step(self.next_batch()), self.device)
+                    if bar is not None:
+                        bar.update(1)
+                    stop_callback = False
+                    if self.step % t.log_every == 0 or self.step == max_steps:
+                        now = time.perf_counter()
+                        row = self.log_row(now - start, (self.step - interval_step) / max(now - interval_start, 1e-9))
+                        interval_start, interval_step = now, self.step
+                        if t.eval_every and self.step % t.eval_every == 0 and self.is_main:
+                            row.update(self.evaluate())
+                        stop_callback = self.record(row, bar)
+                    if self.out_dir is not None and self.is_main and t.sample_every and self.step % t.sample_every == 0:
+                        self.save_samples()
+                    if t.ckpt_every and self.step % t.ckpt_every == 0:
+                        self.save_checkpoint()
+                    out_of_time = max_seconds is not None and time.perf_counter() - start >= max_seconds
+                    out_of_time, stop_callback = runtime.any_rank([out_of_time, stop_callback], self.device)
+                    if out_of_time or stop_callback:
+                        stopped = "max_seconds" if out_of_time else "callback"
+                        break
         finally:
             if bar is not None:
                 bar.close()
         seconds = time.perf_counter() - start
         # Each rank's last forward pass updated its own BatchNorm statistics: keep rank 0's everywhere.
-        self.broadcast_buffers(self.model)
+        runtime.broadcast_batchnorm_stats(self.model)
         if self.discriminator is not None:
-            self.broadcast_buffers(self.discriminator)
-        if self.sum_steps:  # a partial interval at the end
+            runtime.broadcast_batchnorm_stats(self.discriminator)
+        if self.history.steps:  # a partial interval at the end
             now = time.perf_counter()
             self.record(self.log_row(seconds, (self.step - interval_step) / max(now - interval_start, 1e-9)), None)
         final = self.evaluate() if self.is_main else {}
-        if final and self.history:
-            self.history[-1].update(final)
-            self._rewrite_last_row()
+        if final and self.history.rows:
+            self.history.update_last(final)
         checkpoint = self.save_checkpoint()
         saved_samples = self.sample_paths and self.sample_paths[-1].stem == f"step_{self.step:06d}"
         if self.out_dir is not None and self.is_main and t.sample_every and not saved_samples:
             self.save_samples()
-        return TrainResult(self.model, self.loss_fn, self.config, self.history, final, self.step, stopped, seconds,
+        return TrainResult(self.model, self.loss_fn, self.config, self.history.rows, final, self.step, stopped, seconds,
                            self.out_dir, checkpoint, self.sample_paths)
 
-    def record(self, row: dict, bar) -> bool:
-        """Keep a history row, append it to ``metrics.jsonl``, show it, and ask the callback."""
-        self.history.append(row)
-        if self.is_main and self.out_dir is not None:
-            with open(self.out_dir / "metrics.jsonl", "a") as f:
-                f.write(json.dumps(row) + "\n")
-        if bar is not None:
-            shown = {"loss": row.get("train/total_loss"), "psnr": row.get("train/psnr"),
-                     "usage": row.get("train/codebook_usage")}
-            bar.set_postfix({k: f"{v:.3g}" for k, v in shown.items() if v is not None}, refresh=False)
-        return bool(self.callback(row)) if self.callback is not None else False
+    def _compile_settings(self):
+        """With ``train.compile`` and a discriminator: compiled backward passes keep their buffers.
 
-    def _rewrite_last_row(self) -> None:
-        if not self.is_main or self.out_dir is None:
-            return
-        path = self.out_dir / "metrics.jsonl"
-        lines = path.read_text().splitlines()
-        lines[-1] = json.dumps(self.history[-1])
-        path.write_text("\n".join(lines) + "\n")
+        The adaptive GAN weight differentiates the loss twice (``retain_graph=True``), which
+        a compiled backward allows only without donated buffers. The setting is torch's,
+        process-wide, so it is changed for the loop only and restored afterwards.
+        """
+        if not (self.config.train.compile and self.discriminator is not None):
+            return contextlib.nullcontext()
+        from torch._functorch import config as functorch_config
+
+        return functorch_config.patch(donated_buffer=False)
 
     def _progress_bar(self, max_steps: int):
         if not self.progress or not self.is_main:
@@ -925,21 +596,9 @@ class Trainer:
 
         return tqdm(total=max_steps, initial=self.step, desc=self.config.family, dynamic_ncols=True)
 
-    def resume(self) -> bool:
-        """Load ``out_dir/last.ckpt`` if there is one (and trim ``metrics.jsonl`` to it). True if loaded."""
-        if self.out_dir is None:
-            raise ValueError("resume=True needs out_dir: the directory whose last.ckpt to continue from")
-        path = self.out_dir / "last.ckpt"
-        if not path.is_file():
-            return False
-        self.load_state(load_checkpoint(path, map_location=self.device))
-        metrics = self.out_dir / "metrics.jsonl"
-        if metrics.is_file():
-            rows = [json.loads(line) for line in metrics.read_text().splitlines() if line.strip()]
-            self.history = [row for row in rows if row["step"] <= self.step]
-            if self.is_main:
-                metrics.write_text("".join(json.dumps(row) + "\n" for row in self.history))
-        return True
+    def close(self) -> None:
+        """Remove the trainer's hooks from the model, so the model can outlive the trainer (and be pickled)."""
+        self.quantizer_inputs.remove()
 
 
 # Sections whose change makes a checkpoint a different experiment.
@@ -949,6 +608,8 @@ _RESUME_MUST_MATCH = ("model", "quantizer", "loss")
 def check_resumable(config: Config, state: dict) -> None:
     """Refuse to continue a checkpoint with a config that builds a different model or loss."""
     saved, current = state.get("config", {}), config_to_dict(config)
+    if saved.get("model", {}).get("in_channels") is None:  # written before in_channels was stored
+        saved = {**saved, "model": {**saved["model"], "in_channels": model_channels(config_from_dict(saved))}}
     differences = []
     for section in _RESUME_MUST_MATCH:
         for key in sorted(set(saved.get(section, {})) | set(current[section])):
@@ -998,29 +659,18 @@ def train(
     """
     if not isinstance(config, Config) or overrides:
         config = load_config(config, overrides)
-    created_group = init_distributed(config.train.device)
+    created_group = runtime.init_distributed(config.train.device)
     try:
         trainer = Trainer(config, out_dir, progress, callback, train_data, val_data)
-        if resume:
-            trainer.resume()
-        result = trainer.run(max_steps, max_seconds)
-        for hook in trainer.capture_hooks:  # the returned model must not keep the trainer alive
-            hook.remove()
-        return result
+        try:
+            if resume:
+                trainer.resume()
+            return trainer.run(max_steps, max_seconds)
+        finally:
+            trainer.close()
     finally:
         if created_group:
             dist.destroy_process_group()
-
-
-def load_model(path: str | os.PathLike, device: str | torch.device = "cpu") -> tuple[Tokenizer, Config]:
-    """``(model, config)`` from a checkpoint written by :func:`train` (in eval mode)."""
-    state = load_checkpoint(path, map_location=device)
-    if not isinstance(state, dict) or "config" not in state or "model" not in state:
-        raise CheckpointError(f"{path} is not a vqlearn training checkpoint (no `config`/`model` entries)")
-    config = config_from_dict(state["config"])
-    model = build_model(config)
-    load_state_dict_checked(model, state["model"], f"checkpoint {path}")
-    return model.to(device).eval(), config
 
 
 def parse_args(argv=None) -> argparse.Namespace:

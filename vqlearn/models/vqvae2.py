@@ -10,7 +10,7 @@ codes, each from a 512-entry EMA codebook of 64-dimensional vectors.
 Module and buffer names follow rosinality/vq-vae-2-pytorch's ``VQVAE`` so its
 checkpoints load with ``strict=True`` (:func:`vqlearn.pretrained.load_rosinality_vqvae2`).
 
-Book: chapter "VQ-VAE-2".
+Book: chapter "VQ-VAE-2: a hierarchy of codes".
 """
 
 from __future__ import annotations
