@@ -66,7 +66,7 @@ from vqlearn.evaluate import evaluate_model  # noqa: E402
 from vqlearn.train import load_config, train  # noqa: E402
 
 REFERENCE = {
-    "model": {"family": "vqvae", "dim": 256, "K": 512, "batchnorm": True},
+    "model": {"family": "vqvae", "dim": 256, "num_codes": 512, "batchnorm": True},
     "data": {"name": "mnist"},
     "quantizer": {"kind": "vq", "beta": 1.0},
     "loss": {"kind": "vq", "rec_loss": "mse"},
@@ -84,7 +84,7 @@ REFERENCE_STEPS = ["train.max_steps=100000000"]
 def run(name: str, config, seconds: float, test_set) -> dict:
     result = train(config, max_seconds=seconds, progress=False)
     metrics = evaluate_model(result.model, test_set, batch_size=250)
-    k = result.model.quantizers[0].num_codes
+    k = result.model.quantizers[0].num_indices
     return {
         "recipe": name,
         "psnr": round(metrics["psnr"], 2),

@@ -3,6 +3,7 @@ k-means, data initialisation and dead-code restarts."""
 
 import pickle
 
+import numpy as np
 import pytest
 import torch
 
@@ -16,7 +17,7 @@ from vqlearn.codebook import (
     level_names,
     restart_dead_codes,
 )
-from vqlearn.quantize import make_quantizer
+from vqlearn.quantize import VectorQuantizer, make_quantizer
 
 
 def test_codebook_usage_accumulates_over_batches():
@@ -54,7 +55,7 @@ def test_init_codebook_from_data_puts_every_code_on_the_data(kind, method):
 
 
 def test_init_codebook_needs_enough_vectors():
-    with pytest.raises(ValueError, match="at least K=8"):
+    with pytest.raises(ValueError, match="at least num_codes=8"):
         init_codebook_from_data(make_quantizer("vq", 8, 4), torch.randn(1, 4, 2, 2))
 
 
@@ -187,3 +188,14 @@ def test_cuda_draws_use_a_cuda_generator_and_are_seed_exact():
         restart_dead_codes(q, z, usage.counts * 0, generator=torch.Generator(device="cuda").manual_seed(4))
         results.append(q.codebook.clone())
     assert torch.equal(*results)
+
+
+def test_usage_of_a_remapped_quantizer_spans_its_indices_not_its_rows(tmp_path):
+    """With ``remap``, codes are compact indices: the histogram is ``num_indices`` long."""
+    path = tmp_path / "used.npy"
+    np.save(path, np.array([1, 4, 6]))
+    q = VectorQuantizer(16, 4, remap=str(path), unknown_index="extra")
+    assert (q.num_codes, q.num_indices) == (16, 4)
+    usage = CodebookUsage(q.num_indices)
+    usage.update(q(torch.randn(2, 4, 3, 3)).indices)
+    assert usage.counts.shape == (4,) and usage.fraction_used == usage.codes_used / 4

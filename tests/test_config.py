@@ -17,6 +17,7 @@ from vqlearn.config import (
     config_to_dict,
     load_config,
     parse_override,
+    upgrade_saved_config,
 )
 from vqlearn.losses import DISC_LOSSES, REC_LOSSES
 from vqlearn.quantize import QUANTIZER_KINDS
@@ -39,16 +40,16 @@ def test_every_shipped_config_loads():
 
 def test_seed_settings_in_gpu_configs():
     seed = load_config(CONFIGS[0].parent / "vqvae_mnist_seed.yaml")
-    assert (seed.model.dim, seed.model.K, seed.train.batch_size, seed.train.lr) == (256, 512, 32, 3e-4)
+    assert (seed.model.dim, seed.model.num_codes, seed.train.batch_size, seed.train.lr) == (256, 512, 32, 3e-4)
     v2 = load_config(CONFIGS[0].parent / "vqvae2_imagenet.yaml")
     assert isinstance(v2.model, VQVAE2Model)
     assert (v2.model.channel, v2.model.n_res_block, v2.model.n_res_channel) == (128, 2, 64)
-    assert (v2.model.embed_dim, v2.model.n_embed, v2.train.batch_size, v2.quantizer.beta) == (64, 512, 128, 0.25)
+    assert (v2.model.embed_dim, v2.model.num_codes, v2.train.batch_size, v2.quantizer.beta) == (64, 512, 128, 0.25)
     assert v2.resolved_quantizer_kind() == "ema"
     gan = load_config(CONFIGS[0].parent / "vqgan_imagenet_f16_1024.yaml")
     assert isinstance(gan.model, VQGANModel)
     dd = gan.model.ddconfig
-    assert (gan.model.embed_dim, gan.model.n_embed) == (256, 1024)
+    assert (gan.model.embed_dim, gan.model.num_codes) == (256, 1024)
     assert (dd.ch, dd.ch_mult, dd.num_res_blocks, dd.attn_resolutions, dd.z_channels, dd.resolution) == (
         128, (1, 1, 2, 2, 4), 2, (16,), 256, 256)
     assert (gan.loss.disc_start, gan.loss.disc_weight, gan.loss.codebook_weight) == (250001, 0.8, 1.0)
@@ -70,7 +71,7 @@ def test_gpu_configs_without_their_data_name_the_root_key(name):
 def test_defaults_are_the_seed_vqvae():
     config = load_config()
     assert isinstance(config, Config)
-    assert (config.family, config.model.dim, config.model.K) == ("vqvae", 256, 512)
+    assert (config.family, config.model.dim, config.model.num_codes) == ("vqvae", 256, 512)
     assert config.resolved_quantizer_kind() == "vq" and config.resolved_loss_kind() == "vq"
 
 
@@ -147,13 +148,15 @@ def test_bad_override_syntax_and_missing_file():
 
 
 def test_builders_follow_the_config():
-    config = load_config(None, ["model.in_channels=1", "model.dim=16", "model.K=8", "quantizer.kind=ema",
+    config = load_config(None, ["model.in_channels=1", "model.dim=16", "model.num_codes=8", "quantizer.kind=ema",
                                 "quantizer.decay=0.9"])
     model = build_model(config)
-    assert model.quantize.n_embed == 8 and model.quantize.decay == 0.9
+    assert model.quantize.num_codes == 8 and model.quantize.decay == 0.9
+    assert not model.encoder[4].inplace_relu_skip
+    assert build_model(load_config(config, ["model.inplace_relu_skip=true"])).encoder[4].inplace_relu_skip
     gan = load_config(None, ["model.family=vqgan", "model.ddconfig={ch: 32, ch_mult: [1, 2], attn_resolutions: [], "
-                             "num_groups: 8, z_channels: 8, resolution: 16}", "model.embed_dim=8", "model.n_embed=16",
-                             "loss.perceptual_weight=0", "loss.disc_start=7", "model.in_channels=1"])
+                             "num_groups: 8, z_channels: 8, resolution: 16}", "model.embed_dim=8",
+                             "model.num_codes=16", "loss.perceptual_weight=0", "loss.disc_start=7", "model.in_channels=1"])
     model = build_model(gan)
     assert model.encoder.conv_in.in_channels == 1 and model.decoder.conv_out.out_channels == 1
     loss = build_loss(gan)
@@ -186,7 +189,8 @@ def test_the_model_family_picks_the_schema():
     with pytest.raises(ConfigError) as error:
         config_from_dict({"model": {"family": "vqvae", "ddconfig": ddconfig}})
     assert str(error.value) == (
-        "unknown config key `model.ddconfig` in `model`; known keys there: family, in_channels, dim, K, batchnorm"
+        "unknown config key `model.ddconfig` in `model`; known keys there: "
+        "family, in_channels, dim, num_codes, batchnorm, inplace_relu_skip"
     )
 
 
@@ -269,3 +273,30 @@ def test_integers_and_booleans_are_strict(override, message):
 def test_numbers_take_integers_and_numeric_strings():
     config = load_config({"train": {"lr": "3e-4"}}, ["train.weight_decay=1"])
     assert config.train.lr == 3e-4 and config.train.weight_decay == 1.0
+
+
+@pytest.mark.parametrize("family, old", [("vqvae", "K"), ("vqvae2", "n_embed"), ("vqgan", "n_embed")])
+def test_an_old_key_in_yaml_or_override_names_the_new_key(family, old, tmp_path):
+    message = f"config key `model.{old}` is now `model.num_codes`; rename it"
+    path = tmp_path / "old.yaml"
+    path.write_text(f"model:\n  family: {family}\n  {old}: 8\n")
+    with pytest.raises(ConfigError) as error:
+        load_config(path)
+    assert str(error.value) == message
+    with pytest.raises(ConfigError) as error:
+        load_config(None, [f"model.family={family}", f"model.{old}=8"])  # --set
+    assert str(error.value) == message
+
+
+def test_upgrade_saved_config_renames_old_keys_and_adds_new_ones():
+    old = {"model": {"family": "vqvae", "dim": 16, "K": 8, "batchnorm": True}, "train": {"lr": 1e-3}}
+    upgraded = upgrade_saved_config(old)
+    assert upgraded["model"] == {"family": "vqvae", "dim": 16, "num_codes": 8, "batchnorm": True,
+                                 "inplace_relu_skip": False}
+    assert "K" in old["model"]  # the stored dict is left alone
+    assert config_from_dict(upgraded).model.num_codes == 8
+    for family in ("vqvae2", "vqgan"):
+        upgraded = upgrade_saved_config({"model": {"family": family, "n_embed": 8}})
+        assert upgraded["model"] == {"family": family, "num_codes": 8}
+    current = config_to_dict(load_config(None))
+    assert upgrade_saved_config(current) == current  # a checkpoint written today is unchanged

@@ -15,9 +15,9 @@ import pytest
 import torch
 import torch.multiprocessing as mp
 
-VQVAE_EMA = ["model.dim=16", "model.K=32", "quantizer.kind=ema", "quantizer.init=kmeans",
+VQVAE_EMA = ["model.dim=16", "model.num_codes=32", "quantizer.kind=ema", "quantizer.init=kmeans",
              "quantizer.init_vectors=256", "quantizer.restart_every=2"]
-VQGAN = ["model.family=vqgan", "model.n_embed=16", "model.embed_dim=8",
+VQGAN = ["model.family=vqgan", "model.num_codes=16", "model.embed_dim=8",
          "model.ddconfig={ch: 16, ch_mult: [1, 2], num_res_blocks: 1, attn_resolutions: [], z_channels: 8, "
          "resolution: 16, num_groups: 8}", "data.name=photos", "data.image_size=16", "loss.disc_start=2",
          "loss.perceptual_weight=0", "loss.disc_ndf=8", "loss.disc_num_layers=2", "quantizer.restart_every=2"]

@@ -63,7 +63,7 @@ def test_metrics_reject_mismatched_batches():
 
 
 TINY_VQVAE2 = ["model.family=vqvae2", "model.channel=16", "model.n_res_block=1", "model.n_res_channel=8",
-               "model.embed_dim=8", "model.n_embed=16", "data.name=photos", "data.image_size=16",
+               "model.embed_dim=8", "model.num_codes=16", "data.name=photos", "data.image_size=16",
                "train.batch_size=8", "train.eval_batches=0", "train.sample_every=0"]
 
 
@@ -72,8 +72,9 @@ def checkpoints(tmp_path_factory):
     root = tmp_path_factory.mktemp("eval")
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
-    vqvae = train(load_config(None, ["model.dim=16", "model.K=32", "train.batch_size=8", "train.eval_batches=0",
-                                     "train.sample_every=0"]), root / "vqvae", max_steps=2, progress=False)
+    vqvae = train(load_config(None, ["model.dim=16", "model.num_codes=32", "train.batch_size=8",
+                                     "train.eval_batches=0", "train.sample_every=0"]),
+                  root / "vqvae", max_steps=2, progress=False)
     vqvae2 = train(load_config(None, TINY_VQVAE2), root / "vqvae2", max_steps=2, progress=False)
     torch.set_num_threads(threads)
     return {"vqvae": vqvae.checkpoint, "vqvae2": vqvae2.checkpoint}

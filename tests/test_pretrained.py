@@ -27,7 +27,9 @@ _spec = importlib.util.spec_from_file_location("reference_impls", Path(__file__)
 ref = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(ref)
 
-ROS = dict(in_channel=3, channel=32, n_res_block=2, n_res_channel=8, embed_dim=8, n_embed=16)
+ROS = dict(in_channels=3, channel=32, n_res_block=2, n_res_channel=8, embed_dim=8, num_codes=16)
+# The same model in rosinality's VQVAE argument names, for the reference implementation.
+ROS_REF = {{"in_channels": "in_channel", "num_codes": "n_embed"}.get(key, key): value for key, value in ROS.items()}
 DD = dict(
     double_z=False,
     z_channels=8,
@@ -143,7 +145,7 @@ def lightning_checkpoint(state_dict: dict) -> dict:
 @pytest.fixture(scope="module")
 def rosinality_weights():
     """Random weights in rosinality's layout, codebooks drawn from the latents of ``images()``."""
-    keys = ref.rosinality_vqvae2_keys(**ROS)
+    keys = ref.rosinality_vqvae2_keys(**ROS_REF)
     return ref.rosinality_fit_codebooks(ref.random_state_dict(keys, seed=1), images(), ROS["n_res_block"])
 
 
@@ -179,7 +181,7 @@ def test_references_read_every_enumerated_key(rosinality_weights, taming_weights
 def test_vqvae2_has_rosinality_parameter_and_buffer_names():
     """Same names, shapes and order as rosinality's VQVAE, at its defaults and at the test size."""
     assert layout(VQVAE2().state_dict()) == list(ref.rosinality_vqvae2_keys().items())
-    assert layout(VQVAE2(**ROS).state_dict()) == list(ref.rosinality_vqvae2_keys(**ROS).items())
+    assert layout(VQVAE2(**ROS).state_dict()) == list(ref.rosinality_vqvae2_keys(**ROS_REF).items())
 
 
 def test_rosinality_checkpoint_gives_the_original_codes_and_reconstructions(tmp_path, rosinality_weights):
@@ -232,7 +234,7 @@ def test_rosinality_wrong_size_argument_is_reported_as_shape_mismatch(tmp_path, 
     path = tmp_path / "vqvae.pt"
     torch.save(rosinality_weights, path)
     with pytest.raises(CheckpointError, match="shape mismatches"):
-        load_rosinality_vqvae2(path, **{**ROS, "n_embed": 32})
+        load_rosinality_vqvae2(path, **{**ROS, "num_codes": 32})
 
 
 def test_rosinality_file_that_is_not_a_state_dict(tmp_path):

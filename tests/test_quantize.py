@@ -121,7 +121,7 @@ def test_remap_round_trip_and_unknown_index_modes(tmp_path):
     np.save(path, used)
     for unknown, expected_codes in (("extra", 5), (0, 4), ("random", 4)):
         vq = VectorQuantizer(16, 4, remap=str(path), unknown_index=unknown)
-        assert vq.num_codes == expected_codes
+        assert vq.num_indices == expected_codes and vq.num_codes == 16
         full = torch.tensor([3, 7, 11, 12, 5])
         compact = vq.remap_to_used(full)
         assert compact[:4].tolist() == [0, 1, 2, 3]
@@ -155,7 +155,7 @@ def test_l2_normalized_codes_and_low_dimensional_lookup():
 def test_ema_update_equals_closed_form():
     torch.manual_seed(0)
     dim, k, decay, eps = 3, 4, 0.9, 1e-5
-    q = EMAVectorQuantizer(dim, k, decay=decay, eps=eps)
+    q = EMAVectorQuantizer(k, dim, decay=decay, eps=eps)
     before_size, before_avg = q.cluster_size.clone(), q.embed_avg.clone()
     z = torch.randn(1, dim, 2, 5)
     flat = z.permute(0, 2, 3, 1).reshape(-1, dim)
@@ -174,7 +174,7 @@ def test_ema_update_equals_closed_form():
 
 
 def test_ema_codebook_does_not_move_in_eval_or_under_no_grad():
-    q = EMAVectorQuantizer(4, 8)
+    q = EMAVectorQuantizer(8, 4)
     embed = q.embed.clone()
     with torch.no_grad():
         q(torch.randn(2, 4, 3, 3))
@@ -184,7 +184,7 @@ def test_ema_codebook_does_not_move_in_eval_or_under_no_grad():
 
 
 def test_ema_state_stays_float32_under_autocast():
-    q = EMAVectorQuantizer(4, 8)
+    q = EMAVectorQuantizer(8, 4)
     z = torch.randn(2, 4, 3, 3)
     with torch.autocast("cpu", dtype=torch.bfloat16):
         out = q(z.bfloat16())
@@ -194,7 +194,7 @@ def test_ema_state_stays_float32_under_autocast():
 
 def test_ema_loss_is_commitment_only():
     torch.manual_seed(0)
-    q = EMAVectorQuantizer(4, 8, beta=0.25).eval()
+    q = EMAVectorQuantizer(8, 4, beta=0.25).eval()
     z = torch.randn(2, 4, 3, 3, requires_grad=True)
     out = q(z)
     expected = 0.25 * ((z - q.lookup(out.indices)) ** 2).mean()
@@ -204,7 +204,7 @@ def test_ema_loss_is_commitment_only():
 def test_compiled_ema_quantizer_trains_like_eager():
     """torch.compile must not change the EMA update (torch 2.14 miscompiled its mul_/add_ form)."""
     torch.manual_seed(0)
-    eager = EMAVectorQuantizer(4, 16).train()
+    eager = EMAVectorQuantizer(16, 4).train()
     compiled_copy = copy.deepcopy(eager)
     compiled = torch.compile(compiled_copy)
     for _ in range(3):
@@ -229,6 +229,13 @@ def test_make_quantizer_rejects_unknown_kind():
 def test_ema_codes_stay_bounded_after_the_first_update():
     """Unused codes must not blow up on the first step (their count starts at 1, not 0)."""
     torch.manual_seed(0)
-    q = EMAVectorQuantizer(8, 64)
+    q = EMAVectorQuantizer(64, 8)
     q(torch.randn(1, 8, 2, 2))  # 4 vectors: at most 4 of 64 codes are chosen
     assert q.codebook.norm(dim=1).max() < 10
+
+
+def test_both_quantizers_take_the_codebook_size_first():
+    for q in (VectorQuantizer(16, 4), EMAVectorQuantizer(16, 4), make_quantizer("vq", 16, 4),
+              make_quantizer("ema", 16, 4)):
+        assert (q.num_codes, q.num_indices, q.dim, tuple(q.codebook.shape)) == (16, 16, 4, (16, 4)), type(q)
+    assert EMAVectorQuantizer(16, 4).embed.shape == (4, 16)  # rosinality's (dim, num_codes) buffer layout

@@ -7,6 +7,7 @@ import pickle
 import pytest
 import torch
 
+from vqlearn.build import load_model
 from vqlearn.checkpoint import CheckpointError, load_checkpoint
 from vqlearn.config import ConfigError
 from vqlearn.models import VQVAE
@@ -17,12 +18,12 @@ from vqlearn.train import NonFiniteLossError, Trainer, load_config, main, train
 COMMON = ["train.batch_size=8", "train.log_every=1", "train.eval_batches=1", "train.sample_every=3",
           "train.ckpt_every=3", "train.num_samples=4"]
 TINY = {
-    "vqvae": ["model.dim=16", "model.K=32", "quantizer.init=kmeans", "quantizer.init_vectors=256",
+    "vqvae": ["model.dim=16", "model.num_codes=32", "quantizer.init=kmeans", "quantizer.init_vectors=256",
               "quantizer.restart_every=2"],
     "vqvae2": ["model.family=vqvae2", "model.channel=16", "model.n_res_block=1", "model.n_res_channel=8",
-               "model.embed_dim=8", "model.n_embed=16", "data.name=photos", "data.image_size=16",
+               "model.embed_dim=8", "model.num_codes=16", "data.name=photos", "data.image_size=16",
                "quantizer.init=samples", "quantizer.init_vectors=64", "quantizer.restart_every=2"],
-    "vqgan": ["model.family=vqgan", "model.n_embed=16", "model.embed_dim=8",
+    "vqgan": ["model.family=vqgan", "model.num_codes=16", "model.embed_dim=8",
               "model.ddconfig={ch: 16, ch_mult: [1, 2], num_res_blocks: 1, attn_resolutions: [8], z_channels: 8, "
               "resolution: 16, num_groups: 8}", "data.name=photos", "data.image_size=16", "loss.disc_start=3",
               "loss.perceptual_weight=0", "loss.disc_ndf=8", "loss.disc_num_layers=2", "train.grad_clip=1.0",
@@ -258,10 +259,30 @@ def test_checkpoint_stores_the_channels_of_the_data_it_trained_on(tmp_path):
 
 def test_returned_model_carries_no_trainer_hooks():
     config = {
-        "model": {"family": "vqvae", "dim": 16, "K": 16},
+        "model": {"family": "vqvae", "dim": 16, "num_codes": 16},
         "data": {"name": "mnist"},
         "train": {"batch_size": 8, "max_steps": 2, "eval_batches": 0, "sample_every": 0, "ckpt_every": 0},
     }
     result = train(config, progress=False)
     assert all(not q._forward_pre_hooks for q in result.model.quantizers)
     pickle.dumps(result.model)  # would fail on the trainer's local hook closure
+
+
+@pytest.mark.parametrize("family, old_key", [("vqvae", "K"), ("vqvae2", "n_embed")])
+def test_a_checkpoint_with_old_config_keys_loads_and_resumes(family, old_key, tmp_path):
+    """Checkpoints written before the rename store ``model.K`` / ``model.n_embed`` and no
+    ``model.inplace_relu_skip``; ``upgrade_saved_config`` reads them in today's keys."""
+    config = tiny(family, "train.eval_batches=0", "train.sample_every=0")
+    result = train(config, tmp_path, max_steps=2, progress=False)
+    path = tmp_path / "last.ckpt"
+    state = load_checkpoint(path)
+    saved_model = state["config"]["model"]
+    saved_model[old_key] = saved_model.pop("num_codes")
+    saved_model.pop("inplace_relu_skip", None)
+    torch.save(state, path)
+
+    model, loaded = load_model(path)
+    assert loaded.model.num_codes == config.model.num_codes
+    assert states_equal(model.state_dict(), result.model.state_dict())
+    resumed = train(config, tmp_path, max_steps=3, resume=True, progress=False)
+    assert resumed.step == 3

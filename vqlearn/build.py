@@ -23,7 +23,7 @@ import torch.nn as nn
 from torch.utils.data import Dataset
 
 from vqlearn.checkpoint import CheckpointError, load_checkpoint, load_state_dict_checked
-from vqlearn.config import GAN_FIELDS, QUANTIZER_OPTIONS, Config, config_from_dict
+from vqlearn.config import GAN_FIELDS, QUANTIZER_OPTIONS, Config, config_from_dict, upgrade_saved_config
 from vqlearn.data import build_dataset, check_data_paths, dataset_channels
 from vqlearn.losses import VQLoss, VQLPIPSWithDiscriminator
 from vqlearn.models import VQGAN, VQVAE, VQVAE2, Tokenizer
@@ -68,12 +68,12 @@ def build_model(config: Config) -> Tokenizer:
     kind, options = quantizer_options(config)
     beta = config.quantizer.beta
     if m.family == "vqvae":
-        return VQVAE(channels, m.dim, m.K, beta, m.batchnorm, kind, options)
+        return VQVAE(channels, m.dim, m.num_codes, beta, m.batchnorm, kind, options, m.inplace_relu_skip)
     if m.family == "vqvae2":
-        return VQVAE2(channels, m.channel, m.n_res_block, m.n_res_channel, m.embed_dim, m.n_embed,
+        return VQVAE2(channels, m.channel, m.n_res_block, m.n_res_channel, m.embed_dim, m.num_codes,
                       beta=beta, quantizer=kind, quantizer_options=options)
     ddconfig = m.ddconfig.__class__(**{**m.ddconfig.__dict__, "in_channels": channels, "out_ch": channels})
-    return VQGAN(ddconfig, m.n_embed, m.embed_dim, beta, kind, options)
+    return VQGAN(ddconfig, m.num_codes, m.embed_dim, beta, kind, options)
 
 
 def build_loss(config: Config) -> nn.Module:
@@ -98,11 +98,15 @@ def build_datasets(config: Config, with_val: bool = True) -> tuple[Dataset, Data
 
 
 def load_model(path: str | os.PathLike, device: str | torch.device = "cpu") -> tuple[Tokenizer, Config]:
-    """``(model, config)`` from a checkpoint written by :func:`vqlearn.train.train`, in eval mode."""
+    """``(model, config)`` from a checkpoint written by :func:`vqlearn.train.train`, in eval mode.
+
+    The stored config is read through :func:`vqlearn.config.upgrade_saved_config`,
+    so checkpoints written with older key names (``model.K``, ``model.n_embed``) still load.
+    """
     state = load_checkpoint(path, map_location=device)
     if not isinstance(state, dict) or "config" not in state or "model" not in state:
         raise CheckpointError(f"{path} is not a vqlearn training checkpoint (no `config`/`model` entries)")
-    config = config_from_dict(state["config"])
+    config = config_from_dict(upgrade_saved_config(state["config"]))
     model = build_model(config)
     load_state_dict_checked(model, state["model"], f"checkpoint {path}")
     return model.to(device).eval(), config

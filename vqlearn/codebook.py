@@ -51,6 +51,9 @@ class CodebookUsage:
     codes it sees, and ``update`` never waits for the device: only reading
     ``codes_used``, ``fraction_used`` or ``perplexity`` copies to the host.
     Under DDP call :meth:`all_reduce` before reading.
+
+    ``num_codes``: how many index values the codes take, a quantizer's
+    ``num_indices`` (its ``num_codes`` unless a ``remap`` compacts the indices).
     """
 
     def __init__(self, num_codes: int, device: str | torch.device = "cpu"):
@@ -247,8 +250,8 @@ def init_codebook_from_data(
     k = quantizer.codebook.shape[0]
     if len(vectors) < k:
         raise ValueError(
-            f"init_codebook_from_data needs at least K={k} encoder vectors, got {len(vectors)} "
-            f"(from z of shape {tuple(z.shape)}); pass a larger batch"
+            f"init_codebook_from_data needs at least num_codes={k} encoder vectors (one per code), "
+            f"got {len(vectors)} (from z of shape {tuple(z.shape)}); pass a larger batch"
         )
     if method == "samples":
         centers = vectors[torch.randperm(len(vectors), generator=generator, device=vectors.device)[:k]]

@@ -21,6 +21,11 @@ numeric strings such as ``"3e-4"`` (YAML 1.1 reads it as a string), never boolea
 ``None`` in a field documented as "None: the family's default" is resolved
 when the model is built, so a config states only what it changes.
 
+Checkpoints store the config they were trained with (:func:`config_to_dict`).
+Keys renamed or added since are brought up to date by
+:func:`upgrade_saved_config` when a checkpoint is read; in a YAML file or an
+override an old key is an error that names its new name.
+
 Book: chapter "Training a VQ-VAE" (the recipe configs); chapter "Training a VQ-GAN" (planned).
 """
 
@@ -83,13 +88,18 @@ NonNegativeFloat = Annotated[Float, Ge(0)]
 
 @dataclass(config=SECTION)
 class VQVAEModel:
-    """:class:`vqlearn.models.VQVAE` (seed 000 §1). Seed values: dim 256, K 512."""
+    """:class:`vqlearn.models.VQVAE` (seed 000 §1). Seed values: dim 256, num_codes 512.
+
+    ``inplace_relu_skip: true`` makes each ResBlock add ``ReLU(x)`` like the
+    pytorch-vqvae reproduction's in-place ReLU does (see :class:`vqlearn.models.vqvae.ResBlock`).
+    """
 
     family: Literal["vqvae"] = "vqvae"
     in_channels: PositiveInt | None = None  # None: the dataset's channel count
     dim: PositiveInt = 256
-    K: PositiveInt = 512
+    num_codes: PositiveInt = 512  # codebook size, the paper's K
     batchnorm: Bool = True
+    inplace_relu_skip: Bool = False
 
 
 @dataclass(config=SECTION)
@@ -102,7 +112,7 @@ class VQVAE2Model:
     n_res_block: NonNegativeInt = 2
     n_res_channel: PositiveInt = 64
     embed_dim: PositiveInt = 64
-    n_embed: PositiveInt = 512
+    num_codes: PositiveInt = 512  # per level
 
 
 @dataclass(config=SECTION)
@@ -112,7 +122,7 @@ class VQGANModel:
 
     family: Literal["vqgan"] = "vqgan"
     in_channels: PositiveInt | None = None
-    n_embed: PositiveInt = 1024
+    num_codes: PositiveInt = 1024  # taming's n_embed
     embed_dim: PositiveInt = 256
     ddconfig: DDConfig = Field(default_factory=DDConfig)
 
@@ -349,6 +359,8 @@ def _problem(error: dict) -> str:
         if isinstance(ctx["error"], ConfigError):  # our own checks write the whole line
             return str(ctx["error"])
         return f"config key `{key}`: {ctx['error']}"
+    if kind == "unexpected_keyword_argument" and key in RENAMED_KEYS:
+        return f"config key `{key}` is now `{RENAMED_KEYS[key]}`; rename it"
     if kind == "unexpected_keyword_argument":
         section = f"`{_dotted(where[:-1])}`" if len(where) > 1 else "the top level"
         known = [f.name for f in dataclasses.fields(_type_at(where[:-1]))]
@@ -379,6 +391,36 @@ def _type_at(where: tuple):
     for part in where:
         tp = MODEL_FAMILIES[part] if part in MODEL_FAMILIES else typing.get_type_hints(tp)[part]
     return tp
+
+
+# Keys renamed since checkpoints were first written: old dotted key -> new dotted key.
+RENAMED_KEYS = {"model.K": "model.num_codes", "model.n_embed": "model.num_codes"}
+# Keys added since, per model family, with the value that computes what older versions did.
+ADDED_MODEL_KEYS = {"vqvae": {"inplace_relu_skip": False}}
+
+
+def upgrade_saved_config(values: dict) -> dict:
+    """A config dict stored in a checkpoint, in today's keys (a copy; ``values`` is not changed).
+
+    A checkpoint stores ``config_to_dict(config)`` in the key names of the version
+    that wrote it. This renames the keys of :data:`RENAMED_KEYS` (``model.K`` and
+    ``model.n_embed`` became ``model.num_codes``) and adds those of
+    :data:`ADDED_MODEL_KEYS` with the value older versions behaved as, so old
+    checkpoints still load (:func:`vqlearn.build.load_model`) and resume
+    (:func:`vqlearn.train.check_resumable`). Only saved configs are upgraded: a
+    user's YAML or ``--set`` with an old key gets a :class:`ConfigError` naming the new key.
+    """
+    values = copy.deepcopy(values)
+    for old, new in RENAMED_KEYS.items():
+        (section, old_key), new_key = old.split("."), new.split(".")[1]
+        node = values.get(section)
+        if isinstance(node, dict) and old_key in node and new_key not in node:
+            node[new_key] = node.pop(old_key)
+    model = values.get("model")
+    if isinstance(model, dict):
+        for key, value in ADDED_MODEL_KEYS.get(_model_family(model), {}).items():
+            model.setdefault(key, value)
+    return values
 
 
 def config_to_dict(config: Config) -> dict:

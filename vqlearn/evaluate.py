@@ -56,7 +56,7 @@ def evaluate_model(
     """
     device = torch.device(device) if device is not None else next(model.parameters()).device
     quantizers = model.quantizers
-    usage = [CodebookUsage(q.num_codes) for q in quantizers]
+    usage = [CodebookUsage(q.num_indices) for q in quantizers]
     totals = {"psnr": 0.0, "ssim": 0.0, "lpips": 0.0}
     count = 0
     was_training = model.training

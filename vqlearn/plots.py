@@ -14,7 +14,7 @@ import numpy as np
 import torch
 
 from vqlearn.images import denormalize
-from vqlearn.viz import make_grid
+from torchvision.utils import make_grid
 
 
 def _new_axes(ax, figsize):
@@ -24,14 +24,10 @@ def _new_axes(ax, figsize):
 
 
 def show_images(images: torch.Tensor, nrow: int = 8, title: str | None = None, ax=None, figsize=(8, 4)):
-    """Tile a batch ``(B, C, H, W)`` in [-1, 1] into one picture (grey for C=1)."""
+    """Tile a batch ``(B, C, H, W)`` in [-1, 1] (C = 1 or 3) into one picture, 2 white pixels between tiles."""
     ax = _new_axes(ax, figsize)
-    grid = make_grid(denormalize(images.detach().float().cpu()), nrow=nrow)
-    picture = grid.permute(1, 2, 0).numpy()
-    if picture.shape[2] == 1:
-        ax.imshow(picture[:, :, 0], cmap="gray", vmin=0, vmax=1, interpolation="nearest")
-    else:
-        ax.imshow(picture, interpolation="nearest")
+    grid = make_grid(denormalize(images.detach().float().cpu()), nrow=nrow, padding=2, pad_value=1.0)
+    ax.imshow(grid.permute(1, 2, 0).numpy(), interpolation="nearest")  # grey images come back as 3 equal channels
     ax.set_axis_off()
     if title:
         ax.set_title(title)

@@ -91,12 +91,12 @@ def strip_ddp_prefix(state_dict: dict[str, torch.Tensor]) -> dict[str, torch.Ten
 
 def load_rosinality_vqvae2(
     path: str | os.PathLike,
-    in_channel: int = 3,
+    in_channels: int = 3,
     channel: int = 128,
     n_res_block: int = 2,
     n_res_channel: int = 32,
     embed_dim: int = 64,
-    n_embed: int = 512,
+    num_codes: int = 512,
     decay: float = 0.99,
 ) -> VQVAE2:
     """A :class:`VQVAE2` with the weights of a rosinality/vq-vae-2-pytorch checkpoint, in eval mode.
@@ -108,14 +108,15 @@ def load_rosinality_vqvae2(
             written when the model was trained wrapped in
             DistributedDataParallel, are accepted: the prefix is stripped. A
             dict with a ``'state_dict'`` entry is unwrapped.
-        in_channel, channel, n_res_block, n_res_channel, embed_dim, n_embed, decay:
-            the arguments the ``VQVAE`` was built with (its defaults here too).
-            They must match the checkpoint: a wrong value shows up as missing,
-            unexpected or wrongly shaped keys.
+        in_channels, channel, n_res_block, n_res_channel, embed_dim, num_codes, decay:
+            the arguments the ``VQVAE`` was built with (its defaults here too;
+            rosinality calls ``in_channels`` ``in_channel`` and ``num_codes``
+            ``n_embed``). They must match the checkpoint: a wrong value shows up
+            as missing, unexpected or wrongly shaped keys.
 
     Our :class:`VQVAE2` has the same parameter and buffer names and shapes as
     rosinality's ``VQVAE`` (``enc_b.blocks.0.weight``, ...,
-    ``quantize_t.embed (embed_dim, n_embed)``, ``quantize_t.cluster_size``,
+    ``quantize_t.embed (embed_dim, num_codes)``, ``quantize_t.cluster_size``,
     ``quantize_t.embed_avg``), so the state_dict loads as it is, with
     ``strict=True``. It then gives the same codes and reconstructions. Its
     ``quant_loss`` is ``0.25 * (diff_t + diff_b)``: rosinality's ``diff`` with
@@ -128,12 +129,12 @@ def load_rosinality_vqvae2(
     """
     state_dict = strip_ddp_prefix(_as_state_dict(load_checkpoint(path), path))
     model = VQVAE2(
-        in_channel=in_channel,
+        in_channels=in_channels,
         channel=channel,
         n_res_block=n_res_block,
         n_res_channel=n_res_channel,
         embed_dim=embed_dim,
-        n_embed=n_embed,
+        num_codes=num_codes,
         decay=decay,
         quantizer="ema",
     )
@@ -209,7 +210,11 @@ def _resolve_remap(remap, config_dir: Path | None) -> str | None:
 
 
 def build_taming_vqgan(config: str | os.PathLike | dict) -> VQGAN:
-    """The untrained :class:`VQGAN` a taming config describes (training mode, random weights)."""
+    """The untrained :class:`VQGAN` a taming config describes (training mode, random weights).
+
+    taming's ``model.params`` names are read as they are (an interface: ``n_embed``,
+    ``embed_dim``, ``ddconfig``) and passed under ours (``n_embed`` -> ``num_codes``).
+    """
     model_config, config_dir = read_taming_config(config)
     params = model_config["params"]
     try:
@@ -224,7 +229,7 @@ def build_taming_vqgan(config: str | os.PathLike | dict) -> VQGAN:
     }
     return VQGAN(
         ddconfig=ddconfig,
-        n_embed=int(params["n_embed"]),
+        num_codes=int(params["n_embed"]),
         embed_dim=int(params["embed_dim"]),
         beta=TAMING_BETA,
         quantizer="vq",

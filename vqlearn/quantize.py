@@ -144,8 +144,8 @@ class VectorQuantizer(nn.Module):
     """Codebook learned by gradient descent (taming's ``VectorQuantizer2`` semantics).
 
     Args:
-        n_e: number of codes K.
-        e_dim: channels D of the latents it quantizes.
+        num_codes: number of codes K, the rows of the codebook (taming: ``n_e``).
+        dim: channels D of the latents it quantizes (taming: ``e_dim``).
         beta: commitment weight (0.25 in every paper of this family).
         legacy: ``True`` reproduces taming's beta-on-the-codebook-term bug (its
             default, and what its checkpoints were trained with); ``False`` (our
@@ -161,13 +161,18 @@ class VectorQuantizer(nn.Module):
             lookup (1x1 convs ``project_in``/``project_out``); the codebook lives in
             that low-dimensional space (ViT-VQGAN's factorised codes).
 
-    ``forward: (B, e_dim, h, w) -> Quantized``.
+    Two sizes, which differ only with ``remap``: ``num_codes`` is the number of
+    codebook rows, ``num_indices`` the number of index values ``forward`` can
+    report and ``lookup`` accepts (taming's ``re_embed``: ``len(used)``, +1 with
+    ``unknown_index="extra"``). Histograms of reported codes are ``num_indices`` long.
+
+    ``forward: (B, dim, h, w) -> Quantized``.
     """
 
     def __init__(
         self,
-        n_e: int,
-        e_dim: int,
+        num_codes: int,
+        dim: int,
         beta: float = 0.25,
         legacy: bool = False,
         remap: str | None = None,
@@ -177,49 +182,44 @@ class VectorQuantizer(nn.Module):
         lookup_dim: int | None = None,
     ):
         super().__init__()
-        self.n_e = n_e
-        self.e_dim = e_dim
+        self.num_codes = num_codes
+        self.dim = dim
         self.beta = beta
         self.legacy = legacy
         self.sane_index_shape = sane_index_shape
         self.l2_normalize = l2_normalize
         self.lookup_dim = lookup_dim
-        code_dim = lookup_dim or e_dim
+        code_dim = lookup_dim or dim
         if lookup_dim is not None:
-            self.project_in = nn.Conv2d(e_dim, lookup_dim, kernel_size=1)
-            self.project_out = nn.Conv2d(lookup_dim, e_dim, kernel_size=1)
+            self.project_in = nn.Conv2d(dim, lookup_dim, kernel_size=1)
+            self.project_out = nn.Conv2d(lookup_dim, dim, kernel_size=1)
 
-        self.embedding = nn.Embedding(n_e, code_dim)
-        self.embedding.weight.data.uniform_(-1.0 / n_e, 1.0 / n_e)
+        self.embedding = nn.Embedding(num_codes, code_dim)
+        self.embedding.weight.data.uniform_(-1.0 / num_codes, 1.0 / num_codes)
 
         self.remap = remap
         if remap is not None:
             used = torch.as_tensor(np.load(remap)).long()
-            check_indices(used, n_e, name=f"remap file {remap}")
+            check_indices(used, num_codes, name=f"remap file {remap}")
             self.register_buffer("used", used)
-            self.re_embed = len(used)
+            self.num_indices = len(used)
             if unknown_index == "extra":
-                unknown_index = self.re_embed
-                self.re_embed += 1
+                unknown_index = self.num_indices
+                self.num_indices += 1
             elif unknown_index != "random" and not isinstance(unknown_index, int):
                 raise ValueError(f"unknown_index must be 'random', 'extra' or an int, got {unknown_index!r}")
             self.unknown_index = unknown_index
         else:
-            self.re_embed = n_e
-
-    @property
-    def num_codes(self) -> int:
-        """How many distinct indices ``forward`` can report (K, or the remapped count)."""
-        return self.re_embed
+            self.num_indices = num_codes
 
     @property
     def codebook(self) -> torch.Tensor:
-        """``(K, code_dim)`` codebook in the lookup space (normalised if ``l2_normalize``)."""
+        """``(num_codes, code_dim)`` codebook in the lookup space (normalised if ``l2_normalize``)."""
         weight = self.embedding.weight
         return F.normalize(weight, dim=1) if self.l2_normalize else weight
 
     def to_lookup_space(self, z: torch.Tensor) -> torch.Tensor:
-        """``(B, e_dim, h, w) -> (B*h*w, code_dim)``: the vectors the codebook is compared with."""
+        """``(B, dim, h, w) -> (B*h*w, code_dim)``: the vectors the codebook is compared with."""
         if self.lookup_dim is not None:
             z = self.project_in(z)
         z = rearrange(z, "b c h w -> (b h w) c")
@@ -242,20 +242,20 @@ class VectorQuantizer(nn.Module):
         z_q = rearrange(z_q, "(b h w) c -> b c h w", b=b, h=h, w=w)
         if self.lookup_dim is not None:
             z_q = self.project_out(z_q)
-        perplexity = batch_perplexity(indices, self.n_e)
+        perplexity = batch_perplexity(indices, self.num_codes)
         if self.remap is not None:
             indices = self.remap_to_used(indices)
         indices = indices.view(b, h, w) if self.sane_index_shape else indices
         return Quantized(z_q, loss, indices, perplexity)
 
     def remap_to_used(self, indices: torch.Tensor) -> torch.Tensor:
-        """Full indices ``[0, n_e)`` -> compact indices ``[0, re_embed)``."""
-        lookup = torch.full((self.n_e,), -1, dtype=torch.long, device=indices.device)
+        """Full indices ``[0, num_codes)`` -> compact indices ``[0, num_indices)``."""
+        lookup = torch.full((self.num_codes,), -1, dtype=torch.long, device=indices.device)
         lookup[self.used] = torch.arange(len(self.used), device=indices.device)
         compact = lookup[indices]
         unknown = compact < 0
         if self.unknown_index == "random":
-            compact[unknown] = torch.randint(0, self.re_embed, (int(unknown.sum()),), device=indices.device)
+            compact[unknown] = torch.randint(0, self.num_indices, (int(unknown.sum()),), device=indices.device)
         else:
             compact[unknown] = self.unknown_index
         return compact
@@ -266,8 +266,8 @@ class VectorQuantizer(nn.Module):
         return self.used[indices]
 
     def lookup(self, indices: torch.Tensor) -> torch.Tensor:
-        """Codes to latents: ``(B, h, w)`` LongTensor -> ``(B, e_dim, h, w)``."""
-        check_indices(indices, self.num_codes)
+        """Codes to latents: ``(B, h, w)`` LongTensor in ``[0, num_indices)`` -> ``(B, dim, h, w)``."""
+        check_indices(indices, self.num_indices)
         if self.remap is not None:
             indices = self.unmap_to_all(indices)
         z_q = rearrange(self.codebook[indices], "b h w c -> b c h w")
@@ -279,7 +279,7 @@ class VectorQuantizer(nn.Module):
         With ``shape=None`` returns the ``(N, code_dim)`` code vectors unreshaped.
         """
         if shape is None:
-            check_indices(indices, self.num_codes)
+            check_indices(indices, self.num_indices)
             full = self.unmap_to_all(indices) if self.remap is not None else indices
             return self.codebook[full]
         b, h, w, _ = shape
@@ -303,33 +303,36 @@ class EMAVectorQuantizer(nn.Module):
     DistributedDataParallel ``n_k`` and ``s_k`` are
     summed over all ranks, so every rank keeps the same codebook.
 
-    Buffer names and the ``(dim, n_embed)`` layout of ``embed`` are
-    rosinality/vq-vae-2-pytorch's, so its checkpoints load.
+    Buffer names and the ``(dim, num_codes)`` layout of ``embed`` are
+    rosinality/vq-vae-2-pytorch's, so its checkpoints load. The arguments are
+    in :class:`VectorQuantizer`'s order, codebook size first (rosinality's
+    ``Quantize(dim, n_embed)`` takes them the other way round).
 
     ``forward: (B, dim, h, w) -> Quantized`` with ``(B, h, w)`` indices.
     """
 
-    def __init__(self, dim: int, n_embed: int, decay: float = 0.99, eps: float = 1e-5, beta: float = 0.25):
+    def __init__(self, num_codes: int, dim: int, decay: float = 0.99, eps: float = 1e-5, beta: float = 0.25):
         super().__init__()
+        self.num_codes = num_codes
         self.dim = dim
-        self.n_embed = n_embed
         self.decay = decay
         self.eps = eps
         self.beta = beta
         # Every code starts as if it had been chosen once, by itself: N_k = 1, m_k = e_k.
         # (With N_k = 0 an unused code would be divided by ~eps on the first step.)
-        embed = torch.randn(dim, n_embed)
+        embed = torch.randn(dim, num_codes)
         self.register_buffer("embed", embed)
-        self.register_buffer("cluster_size", torch.ones(n_embed))
+        self.register_buffer("cluster_size", torch.ones(num_codes))
         self.register_buffer("embed_avg", embed.clone())
 
     @property
-    def num_codes(self) -> int:
-        return self.n_embed
+    def num_indices(self) -> int:
+        """How many index values ``forward`` can report: every code (no remapping here)."""
+        return self.num_codes
 
     @property
     def codebook(self) -> torch.Tensor:
-        """``(K, dim)`` view of the codebook."""
+        """``(num_codes, dim)`` view of the codebook."""
         return self.embed.t()
 
     def to_lookup_space(self, z: torch.Tensor) -> torch.Tensor:
@@ -348,7 +351,7 @@ class EMAVectorQuantizer(nn.Module):
     @torch.no_grad()
     def ema_update(self, z_flat: torch.Tensor, indices: torch.Tensor) -> None:
         """One EMA step from ``z_flat (N, dim)`` float32 assigned to ``indices (N,)``."""
-        onehot = F.one_hot(indices, self.n_embed).type(z_flat.dtype)  # (N, K)
+        onehot = F.one_hot(indices, self.num_codes).type(z_flat.dtype)  # (N, K)
         counts = onehot.sum(0)  # (K,)   n_k
         sums = z_flat.t() @ onehot  # (dim, K)   s_k
         if is_distributed():
@@ -359,7 +362,7 @@ class EMAVectorQuantizer(nn.Module):
         self.cluster_size.lerp_(counts, 1 - self.decay)
         self.embed_avg.lerp_(sums, 1 - self.decay)
         total = self.cluster_size.sum()
-        smoothed = (self.cluster_size + self.eps) / (total + self.n_embed * self.eps) * total
+        smoothed = (self.cluster_size + self.eps) / (total + self.num_codes * self.eps) * total
         self.embed.copy_(self.embed_avg / smoothed[None, :])
 
     def forward(self, z: torch.Tensor) -> Quantized:
@@ -373,12 +376,12 @@ class EMAVectorQuantizer(nn.Module):
             loss = self.beta * torch.mean((z_flat - z_q) ** 2)
             z_q = straight_through(z_flat, z_q)
         z_q = rearrange(z_q, "(b h w) c -> b c h w", b=b, h=h, w=w)
-        perplexity = batch_perplexity(indices, self.n_embed)
+        perplexity = batch_perplexity(indices, self.num_codes)
         return Quantized(z_q, loss, indices.view(b, h, w), perplexity)
 
     def lookup(self, indices: torch.Tensor) -> torch.Tensor:
         """Codes to latents: ``(B, h, w)`` LongTensor -> ``(B, dim, h, w)``."""
-        check_indices(indices, self.n_embed)
+        check_indices(indices, self.num_codes)
         return rearrange(self.codebook[indices], "b h w c -> b c h w")
 
 
@@ -391,9 +394,13 @@ def make_quantizer(kind: str, num_codes: int, dim: int, beta: float = 0.25, **op
     ``kind="vq"``: :class:`VectorQuantizer` (options: ``legacy``, ``l2_normalize``,
     ``lookup_dim``, ``remap``, ...); ``kind="ema"``: :class:`EMAVectorQuantizer`
     (options: ``decay``, ``eps``).
+
+    Both have ``num_codes`` (codebook rows) and ``num_indices`` (how many index
+    values their codes take: ``num_codes``, except for a remapped
+    :class:`VectorQuantizer`); size histograms of their codes by ``num_indices``.
     """
     if kind == "vq":
         return VectorQuantizer(num_codes, dim, beta=beta, **options)
     if kind == "ema":
-        return EMAVectorQuantizer(dim, num_codes, beta=beta, **options)
+        return EMAVectorQuantizer(num_codes, dim, beta=beta, **options)
     raise ValueError(f"quantizer must be one of {QUANTIZER_KINDS}, got {kind!r}")

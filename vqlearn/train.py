@@ -68,7 +68,7 @@ from vqlearn.build import build_datasets, build_loss, build_model, model_channel
 from vqlearn.checkpoint import CheckpointError, load_checkpoint, load_state_dict_checked, save_atomic
 from vqlearn.codebook import (CodebookUsage, QuantizerInputs, codebook_metrics, init_codebook_from_data, level_names,
                               restart_dead_codes)
-from vqlearn.config import Config, ConfigError, config_from_dict, config_to_dict, load_config
+from vqlearn.config import Config, ConfigError, config_from_dict, config_to_dict, load_config, upgrade_saved_config
 from vqlearn.data import EpochSampler
 from vqlearn.evaluate import evaluate_model
 from vqlearn.history import History
@@ -210,8 +210,8 @@ class Trainer:
         # Codebook statistics: one accumulator per quantizer for the log, one for restarts.
         quantizers = self.model.quantizers
         self.levels = level_names(len(quantizers))
-        self.usage_log = [CodebookUsage(q.num_codes, self.device) for q in quantizers]
-        self.usage_restart = [CodebookUsage(q.num_codes, self.device) for q in quantizers]
+        self.usage_log = [CodebookUsage(q.num_indices, self.device) for q in quantizers]
+        self.usage_restart = [CodebookUsage(q.num_indices, self.device) for q in quantizers]
         self.codebook_rng = torch.Generator(device=self.device).manual_seed(t.seed)
         self.quantizer_inputs = QuantizerInputs(quantizers)
 
@@ -607,7 +607,7 @@ _RESUME_MUST_MATCH = ("model", "quantizer", "loss")
 
 def check_resumable(config: Config, state: dict) -> None:
     """Refuse to continue a checkpoint with a config that builds a different model or loss."""
-    saved, current = state.get("config", {}), config_to_dict(config)
+    saved, current = upgrade_saved_config(state.get("config", {})), config_to_dict(config)
     if saved.get("model", {}).get("in_channels") is None:  # written before in_channels was stored
         saved = {**saved, "model": {**saved["model"], "in_channels": model_channels(config_from_dict(saved))}}
     differences = []

@@ -208,7 +208,7 @@ class VQGAN(Tokenizer):
 
     Args:
         ddconfig: a :class:`DDConfig` or taming's ``ddconfig`` dict.
-        n_embed: codebook size (ImageNet: 1024).
+        num_codes: codebook size (ImageNet: 1024; taming's ``n_embed``).
         embed_dim: code dimension (ImageNet: 256).
         beta: commitment weight (0.25).
         quantizer: ``"vq"`` (taming's) or ``"ema"``.
@@ -222,7 +222,7 @@ class VQGAN(Tokenizer):
     def __init__(
         self,
         ddconfig: DDConfig | dict | None = None,
-        n_embed: int = 1024,
+        num_codes: int = 1024,
         embed_dim: int = 256,
         beta: float = 0.25,
         quantizer: str = "vq",
@@ -239,7 +239,7 @@ class VQGAN(Tokenizer):
         z_out = 2 * ddconfig.z_channels if ddconfig.double_z else ddconfig.z_channels
         self.encoder = Encoder(ddconfig)
         self.decoder = Decoder(ddconfig)
-        self.quantize = make_quantizer(quantizer, n_embed, embed_dim, beta, **(quantizer_options or {}))
+        self.quantize = make_quantizer(quantizer, num_codes, embed_dim, beta, **(quantizer_options or {}))
         self.quant_conv = nn.Conv2d(z_out, embed_dim, 1)
         self.post_quant_conv = nn.Conv2d(embed_dim, ddconfig.z_channels, 1)
 

@@ -5,8 +5,8 @@ Decoder: the mirror image with transposed convs and a tanh output for images
 in [-1, 1]. The residual blocks use BatchNorm, which the seed reports was
 necessary on MNIST (chapter "The VQ-VAE" measures that claim).
 
-Seed hyperparameters (MNIST and CIFAR-10): ``dim=256``, ``K=512``, batch 32,
-lr 3e-4.
+Seed hyperparameters (MNIST and CIFAR-10): ``dim=256``, ``num_codes=512``
+(the paper's K), batch 32, lr 3e-4.
 
 Book: chapter "The VQ-VAE".
 """
@@ -25,10 +25,20 @@ def _norm(dim: int, batchnorm: bool) -> nn.Module:
 
 
 class ResBlock(nn.Module):
-    """``x + [ReLU, conv3x3, BN, ReLU, conv1x1, BN](x)``: ``(B, dim, H, W) -> (B, dim, H, W)``."""
+    """``x + [ReLU, conv3x3, BN, ReLU, conv1x1, BN](x)``: ``(B, dim, H, W) -> (B, dim, H, W)``.
 
-    def __init__(self, dim: int, batchnorm: bool = True):
+    ``inplace_relu_skip=True`` computes ``ReLU(x) + block(x)`` instead, which is
+    what the seed's / pytorch-vqvae's ResBlock really computes: its block starts
+    with ``nn.ReLU(True)``, an *in-place* ReLU, so ``block(x)`` overwrites ``x``
+    with ``ReLU(x)`` before ``forward`` adds it (``return x + self.block(x)``).
+    Checkpoints trained with that code were trained with the ReLU'd skip; set the
+    flag to load one and get what it was trained to compute. The parameters (and
+    state_dict keys) are the same either way. Book: chapter "The VQ-VAE".
+    """
+
+    def __init__(self, dim: int, batchnorm: bool = True, inplace_relu_skip: bool = False):
         super().__init__()
+        self.inplace_relu_skip = inplace_relu_skip
         self.block = nn.Sequential(
             nn.ReLU(),
             nn.Conv2d(dim, dim, 3, 1, 1),
@@ -39,54 +49,60 @@ class ResBlock(nn.Module):
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x + self.block(x)
+        skip = torch.relu(x) if self.inplace_relu_skip else x
+        return skip + self.block(x)
 
 
 class VQVAE(Tokenizer):
-    """VQ-VAE: ``(B, input_dim, H, W) -> codes (B, H/4, W/4) -> (B, input_dim, H, W)``.
+    """VQ-VAE: ``(B, in_channels, H, W) -> codes (B, H/4, W/4) -> (B, in_channels, H, W)``.
 
     Args:
-        input_dim: image channels (1 for MNIST, 3 for CIFAR-10).
+        in_channels: image channels (1 for MNIST, 3 for CIFAR-10).
         dim: channels of every hidden layer and of the codes (seed: 256).
-        K: codebook size (seed: 512).
+        num_codes: codebook size, the paper's K (seed: 512).
         beta: commitment weight.
         batchnorm: keep the seed's BatchNorm layers (``False`` replaces them by identities).
         quantizer: ``"vq"`` (learned codebook, the seed's) or ``"ema"``.
         quantizer_options: extra arguments of the quantizer (``l2_normalize``,
             ``lookup_dim``, ``legacy``, ``decay``...), see :func:`vqlearn.quantize.make_quantizer`.
+        inplace_relu_skip: every :class:`ResBlock` adds ``ReLU(x)``, not ``x``, as the
+            seed's / pytorch-vqvae's in-place ReLU makes it do; set it to run their
+            checkpoints as they were trained (default ``False``: the plain skip).
     """
 
     downsample_factor = 4
 
     def __init__(
         self,
-        input_dim: int = 1,
+        in_channels: int = 1,
         dim: int = 256,
-        K: int = 512,
+        num_codes: int = 512,
         beta: float = 0.25,
         batchnorm: bool = True,
         quantizer: str = "vq",
         quantizer_options: dict | None = None,
+        inplace_relu_skip: bool = False,
     ):
         super().__init__()
-        self.in_channels = input_dim
+        self.in_channels = in_channels
+        res = dict(batchnorm=batchnorm, inplace_relu_skip=inplace_relu_skip)
         self.encoder = nn.Sequential(
-            nn.Conv2d(input_dim, dim, 4, 2, 1),  # (B, dim, H/2, W/2)
+            nn.Conv2d(in_channels, dim, 4, 2, 1),  # (B, dim, H/2, W/2)
             _norm(dim, batchnorm),
             nn.ReLU(),
             nn.Conv2d(dim, dim, 4, 2, 1),  # (B, dim, H/4, W/4)
-            ResBlock(dim, batchnorm),
-            ResBlock(dim, batchnorm),
+            ResBlock(dim, **res),
+            ResBlock(dim, **res),
         )
-        self.quantize = make_quantizer(quantizer, K, dim, beta, **(quantizer_options or {}))
+        self.quantize = make_quantizer(quantizer, num_codes, dim, beta, **(quantizer_options or {}))
         self.decoder = nn.Sequential(
-            ResBlock(dim, batchnorm),
-            ResBlock(dim, batchnorm),
+            ResBlock(dim, **res),
+            ResBlock(dim, **res),
             nn.ReLU(),
             nn.ConvTranspose2d(dim, dim, 4, 2, 1),  # (B, dim, H/2, W/2)
             _norm(dim, batchnorm),
             nn.ReLU(),
-            nn.ConvTranspose2d(dim, input_dim, 4, 2, 1),  # (B, input_dim, H, W)
+            nn.ConvTranspose2d(dim, in_channels, 4, 2, 1),  # (B, in_channels, H, W)
             nn.Tanh(),
         )
 
@@ -98,7 +114,7 @@ class VQVAE(Tokenizer):
         return self.decoder[-2].weight
 
     def encode(self, x: torch.Tensor) -> torch.Tensor:
-        """``(B, input_dim, H, W) -> z_e (B, dim, H/4, W/4)``, before quantization."""
+        """``(B, in_channels, H, W) -> z_e (B, dim, H/4, W/4)``, before quantization."""
         self.check_images(x)
         return self.encoder(x)
 
@@ -108,10 +124,10 @@ class VQVAE(Tokenizer):
 
     @torch.no_grad()
     def tokenize(self, x: torch.Tensor) -> torch.Tensor:
-        """``(B, input_dim, H, W) -> (B, H/4, W/4)`` code indices."""
+        """``(B, in_channels, H, W) -> (B, H/4, W/4)`` code indices."""
         return self.quantize(self.encode(x)).indices
 
     @torch.no_grad()
     def detokenize(self, codes: torch.Tensor) -> torch.Tensor:
-        """``(B, h, w)`` code indices -> ``(B, input_dim, 4h, 4w)`` images."""
+        """``(B, h, w)`` code indices -> ``(B, in_channels, 4h, 4w)`` images."""
         return self.decoder(self.quantize.lookup(codes))

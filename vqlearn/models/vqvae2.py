@@ -23,18 +23,19 @@ from vqlearn.quantize import make_quantizer
 
 
 class ResBlock(nn.Module):
-    """``x + [ReLU, conv3x3 -> channel, ReLU, conv1x1 -> in_channel](x)``, no normalization.
+    """``x + [ReLU, conv3x3 -> channel, ReLU, conv1x1 -> in_channels](x)``, no normalization.
 
-    ``(B, in_channel, H, W) -> (B, in_channel, H, W)``.
+    ``(B, in_channels, H, W) -> (B, in_channels, H, W)``. (rosinality's first ReLU
+    is not in-place, so its skip adds the untouched ``x``, as here.)
     """
 
-    def __init__(self, in_channel: int, channel: int):
+    def __init__(self, in_channels: int, channel: int):
         super().__init__()
         self.conv = nn.Sequential(
             nn.ReLU(),
-            nn.Conv2d(in_channel, channel, 3, padding=1),
+            nn.Conv2d(in_channels, channel, 3, padding=1),
             nn.ReLU(),
-            nn.Conv2d(channel, in_channel, 1),
+            nn.Conv2d(channel, in_channels, 1),
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -42,17 +43,17 @@ class ResBlock(nn.Module):
 
 
 class Encoder(nn.Module):
-    """``(B, in_channel, H, W) -> (B, channel, H/stride, W/stride)``, stride 4 or 2.
+    """``(B, in_channels, H, W) -> (B, channel, H/stride, W/stride)``, stride 4 or 2.
 
     Stride 4: two 4x4 stride-2 convs then a 3x3 conv; stride 2: one 4x4
     stride-2 conv then a 3x3 conv; then ``n_res_block`` residual blocks and a ReLU.
     """
 
-    def __init__(self, in_channel: int, channel: int, n_res_block: int, n_res_channel: int, stride: int):
+    def __init__(self, in_channels: int, channel: int, n_res_block: int, n_res_channel: int, stride: int):
         super().__init__()
         if stride == 4:
             blocks = [
-                nn.Conv2d(in_channel, channel // 2, 4, stride=2, padding=1),
+                nn.Conv2d(in_channels, channel // 2, 4, stride=2, padding=1),
                 nn.ReLU(),
                 nn.Conv2d(channel // 2, channel, 4, stride=2, padding=1),
                 nn.ReLU(),
@@ -60,7 +61,7 @@ class Encoder(nn.Module):
             ]
         elif stride == 2:
             blocks = [
-                nn.Conv2d(in_channel, channel // 2, 4, stride=2, padding=1),
+                nn.Conv2d(in_channels, channel // 2, 4, stride=2, padding=1),
                 nn.ReLU(),
                 nn.Conv2d(channel // 2, channel, 3, padding=1),
             ]
@@ -75,27 +76,27 @@ class Encoder(nn.Module):
 
 
 class Decoder(nn.Module):
-    """``(B, in_channel, h, w) -> (B, out_channel, h*stride, w*stride)``, stride 4 or 2.
+    """``(B, in_channels, h, w) -> (B, out_channels, h*stride, w*stride)``, stride 4 or 2.
 
     A 3x3 conv, ``n_res_block`` residual blocks, a ReLU, then one (stride 2) or
     two (stride 4) 4x4 stride-2 transposed convs. No output nonlinearity.
     """
 
     def __init__(
-        self, in_channel: int, out_channel: int, channel: int, n_res_block: int, n_res_channel: int, stride: int
+        self, in_channels: int, out_channels: int, channel: int, n_res_block: int, n_res_channel: int, stride: int
     ):
         super().__init__()
-        blocks = [nn.Conv2d(in_channel, channel, 3, padding=1)]
+        blocks = [nn.Conv2d(in_channels, channel, 3, padding=1)]
         blocks += [ResBlock(channel, n_res_channel) for _ in range(n_res_block)]
         blocks.append(nn.ReLU())
         if stride == 4:
             blocks += [
                 nn.ConvTranspose2d(channel, channel // 2, 4, stride=2, padding=1),
                 nn.ReLU(),
-                nn.ConvTranspose2d(channel // 2, out_channel, 4, stride=2, padding=1),
+                nn.ConvTranspose2d(channel // 2, out_channels, 4, stride=2, padding=1),
             ]
         elif stride == 2:
-            blocks.append(nn.ConvTranspose2d(channel, out_channel, 4, stride=2, padding=1))
+            blocks.append(nn.ConvTranspose2d(channel, out_channels, 4, stride=2, padding=1))
         else:
             raise ValueError(f"Decoder stride must be 2 or 4, got stride={stride}")
         self.blocks = nn.Sequential(*blocks)
@@ -105,16 +106,17 @@ class Decoder(nn.Module):
 
 
 class VQVAE2(Tokenizer):
-    """Two-level VQ-VAE: ``(B, in_channel, H, W) -> (top (B, H/8, W/8), bottom (B, H/4, W/4))``.
+    """Two-level VQ-VAE: ``(B, in_channels, H, W) -> (top (B, H/8, W/8), bottom (B, H/4, W/4))``.
 
-    Args (rosinality's names and defaults; the seed's ImageNet table uses
-    ``n_res_channel=64``):
-        in_channel: image channels.
+    Args (rosinality's defaults, and its names except ``in_channels`` and
+    ``num_codes``, its ``in_channel`` and ``n_embed``; the seed's ImageNet table
+    uses ``n_res_channel=64``):
+        in_channels: image channels.
         channel: hidden channels of encoders and decoders (128).
         n_res_block: residual blocks per encoder/decoder (2).
         n_res_channel: hidden channels inside a residual block (32).
         embed_dim: code dimension (64).
-        n_embed: codebook size of each level (512).
+        num_codes: codebook size of each level (512).
         decay: EMA decay of the codebooks (0.99).
         beta: commitment weight of each level (0.25).
         quantizer: ``"ema"`` (the paper's) or ``"vq"``.
@@ -125,31 +127,31 @@ class VQVAE2(Tokenizer):
 
     def __init__(
         self,
-        in_channel: int = 3,
+        in_channels: int = 3,
         channel: int = 128,
         n_res_block: int = 2,
         n_res_channel: int = 32,
         embed_dim: int = 64,
-        n_embed: int = 512,
+        num_codes: int = 512,
         decay: float = 0.99,
         beta: float = 0.25,
         quantizer: str = "ema",
         quantizer_options: dict | None = None,
     ):
         super().__init__()
-        self.in_channels = in_channel
+        self.in_channels = in_channels
         options = dict(quantizer_options or {})
         if quantizer == "ema":
             options.setdefault("decay", decay)
-        self.enc_b = Encoder(in_channel, channel, n_res_block, n_res_channel, stride=4)
+        self.enc_b = Encoder(in_channels, channel, n_res_block, n_res_channel, stride=4)
         self.enc_t = Encoder(channel, channel, n_res_block, n_res_channel, stride=2)
         self.quantize_conv_t = nn.Conv2d(channel, embed_dim, 1)
-        self.quantize_t = make_quantizer(quantizer, n_embed, embed_dim, beta, **options)
+        self.quantize_t = make_quantizer(quantizer, num_codes, embed_dim, beta, **options)
         self.dec_t = Decoder(embed_dim, embed_dim, channel, n_res_block, n_res_channel, stride=2)
         self.quantize_conv_b = nn.Conv2d(embed_dim + channel, embed_dim, 1)
-        self.quantize_b = make_quantizer(quantizer, n_embed, embed_dim, beta, **options)
+        self.quantize_b = make_quantizer(quantizer, num_codes, embed_dim, beta, **options)
         self.upsample_t = nn.ConvTranspose2d(embed_dim, embed_dim, 4, stride=2, padding=1)
-        self.dec = Decoder(embed_dim + embed_dim, in_channel, channel, n_res_block, n_res_channel, stride=4)
+        self.dec = Decoder(embed_dim + embed_dim, in_channels, channel, n_res_block, n_res_channel, stride=4)
 
     @property
     def quantizers(self) -> list[nn.Module]:
