@@ -24,7 +24,7 @@ from vqlearn.quantize import QUANTIZER_KINDS
 from vqlearn.runtime import PRECISIONS
 from vqlearn.build import build_loss, build_model
 from vqlearn.data import check_data_paths
-from vqlearn.train import learning_rate
+from vqlearn.build import learning_rate
 
 CONFIGS = sorted((Path(__file__).resolve().parents[1] / "configs").glob("*.yaml"))
 GPU_CONFIGS = ["vqvae_mnist_seed.yaml", "vqvae_cifar10_seed.yaml", "vqvae2_imagenet.yaml", "vqgan_imagenet_f16_1024.yaml"]

@@ -5,6 +5,8 @@
     loss = build_loss(config)                     # VQLoss, or VQLPIPSWithDiscriminator for VQ-GAN
     train_set, val_set = build_datasets(config)
     model, config = load_model("runs/mnist/last.ckpt")
+    learning_rate(config, step)                   # the schedule
+    check_resumable(config, checkpoint)           # may this config continue that checkpoint?
 
 A config may leave ``model.in_channels`` unset (None: the dataset's channel
 count). :func:`resolve_in_channels` writes the resolved number into the
@@ -16,6 +18,7 @@ Book: chapter "Training a VQ-VAE".
 from __future__ import annotations
 
 import copy
+import math
 import os
 
 import torch
@@ -23,7 +26,8 @@ import torch.nn as nn
 from torch.utils.data import Dataset
 
 from vqlearn.checkpoint import CheckpointError, load_checkpoint, load_state_dict_checked
-from vqlearn.config import GAN_FIELDS, QUANTIZER_OPTIONS, Config, config_from_dict, upgrade_saved_config
+from vqlearn.config import (GAN_FIELDS, QUANTIZER_OPTIONS, Config, config_from_dict, config_to_dict,
+                            upgrade_saved_config)
 from vqlearn.data import build_dataset, check_data_paths, dataset_channels
 from vqlearn.losses import VQLoss, VQLPIPSWithDiscriminator
 from vqlearn.models import VQGAN, VQVAE, VQVAE2, Tokenizer
@@ -110,3 +114,43 @@ def load_model(path: str | os.PathLike, device: str | torch.device = "cpu") -> t
     model = build_model(config)
     load_state_dict_checked(model, state["model"], f"checkpoint {path}")
     return model.to(device).eval(), config
+
+
+def learning_rate(config: Config, step: int, world_size: int = 1) -> float:
+    """The learning rate at ``step`` (0-based): linear warmup over ``warmup_steps``, then
+    constant, or (``lr_schedule: cosine``) a half cosine from ``lr`` down to
+    ``min_lr_ratio * lr`` at ``train.max_steps``.
+
+    With ``train.scale_lr`` the configured rate is taming's *base* rate, multiplied
+    by the global batch ``batch_size * world_size``.
+    """
+    t = config.train
+    lr = t.lr * t.batch_size * world_size if t.scale_lr else t.lr
+    if t.warmup_steps and step < t.warmup_steps:
+        return lr * (step + 1) / t.warmup_steps
+    if t.lr_schedule == "cosine":
+        progress = min(1.0, (step - t.warmup_steps) / max(1, t.max_steps - t.warmup_steps))
+        lr *= t.min_lr_ratio + (1 - t.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * progress))
+    return lr
+
+
+# Sections whose change makes a checkpoint a different experiment.
+_RESUME_MUST_MATCH = ("model", "quantizer", "loss")
+
+
+def check_resumable(config: Config, state: dict) -> None:
+    """Refuse to continue a checkpoint with a config that builds a different model or loss."""
+    saved, current = upgrade_saved_config(state.get("config", {})), config_to_dict(config)
+    if saved.get("model", {}).get("in_channels") is None:  # written before in_channels was stored
+        saved = {**saved, "model": {**saved["model"], "in_channels": model_channels(config_from_dict(saved))}}
+    differences = []
+    for section in _RESUME_MUST_MATCH:
+        for key in sorted(set(saved.get(section, {})) | set(current[section])):
+            if saved.get(section, {}).get(key) != current[section].get(key):
+                differences.append(f"{section}.{key}: checkpoint {saved.get(section, {}).get(key)!r}, "
+                                   f"config {current[section].get(key)!r}")
+    if saved.get("data", {}).get("name") != current["data"]["name"]:
+        differences.append(f"data.name: checkpoint {saved.get('data', {}).get('name')!r}, config {current['data']['name']!r}")
+    if differences:
+        raise CheckpointError("cannot resume: the config differs from the checkpoint's in\n  " + "\n  ".join(differences)
+                              + "\nUse the checkpoint's settings, or start a new run in another --out directory.")

@@ -7,3 +7,7 @@ schema and the trainer can all raise them without importing each other.
 
 class ConfigError(ValueError):
     """A config that cannot be used; the message names the dotted key and the fix."""
+
+
+class NonFiniteLossError(RuntimeError):
+    """A loss became NaN or infinite; training stopped before that step changed any weight."""

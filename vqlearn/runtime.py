@@ -1,7 +1,8 @@
 """Where and how a run executes: device, precision, processes, randomness.
 
 * :func:`pick_device` and :func:`autocast` -- the device and the autocast
-  context (bf16 on CUDA by default, full fp32 on the CPU);
+  context (bf16 on CUDA by default, full fp32 on the CPU); :func:`frozen`
+  keeps a module's parameters out of a backward pass;
 * :func:`distributed_env`, :func:`init_distributed`, :func:`world` -- torchrun's
   processes (DistributedDataParallel: nccl on GPU, gloo on CPU) and the
   collectives the trainer needs besides DDP's own gradient all-reduce:
@@ -58,6 +59,19 @@ def autocast(device: torch.device, dtype: torch.dtype | None):
     if dtype is None:
         return contextlib.nullcontext()
     return torch.autocast(device.type, dtype=dtype)
+
+
+@contextlib.contextmanager
+def frozen(module: nn.Module | None):
+    """Inside the block, ``module``'s parameters record no gradient (None: nothing to freeze)."""
+    if module is None:
+        yield
+        return
+    module.requires_grad_(False)
+    try:
+        yield
+    finally:
+        module.requires_grad_(True)
 
 
 # ---------------------------------------------------------------------------

@@ -57,7 +57,7 @@ from vqlearn.data.registry import (
     dataset_channels,
     dataset_spec,
 )
-from vqlearn.data.sampler import EpochSampler
+from vqlearn.data.sampler import EpochLoader, EpochSampler
 from vqlearn.images import denormalize, normalize
 
 __all__ = [
@@ -79,6 +79,7 @@ __all__ = [
     "ImageFolder",
     "IMAGE_EXTENSIONS",
     "TorchvisionImages",
+    "EpochLoader",
     "EpochSampler",
     "normalize",
     "denormalize",
