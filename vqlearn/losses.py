@@ -1,5 +1,7 @@
-"""The training objectives: VQ-VAE's (:class:`VQLoss`) and VQ-GAN's (GAN losses, the adaptive weight,
-:class:`VQLPIPSWithDiscriminator`).
+"""The training objectives of VQ-VAE and VQ-GAN, with one interface for the trainer.
+
+:class:`VQLoss` is VQ-VAE's; VQ-GAN's is :class:`VQLPIPSWithDiscriminator`, built from the
+GAN losses and the adaptive weight defined here.
 
 Both loss modules offer the trainer the same three methods:
 

@@ -1,5 +1,7 @@
-"""Datasets read from disk under ``root``: torchvision's (``torchvision-mnist``, ``fashion-mnist``,
-``cifar10``) and ``folder``, every image under a directory (:class:`ImageFolder`).
+"""Datasets read from disk under ``root``: torchvision's sets and any folder of images.
+
+The torchvision sets are ``torchvision-mnist``, ``fashion-mnist`` and ``cifar10``;
+``folder`` is every image under a directory (:class:`ImageFolder`).
 
 Files are fetched only with ``download=True`` (torchvision's sets); a missing
 dataset is an error that says where the files were expected and what to do.

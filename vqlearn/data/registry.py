@@ -1,5 +1,7 @@
-"""One record per dataset, and the entry points that read it: :func:`build_dataset`,
-:func:`dataset_channels` and :func:`check_data_paths`.
+"""One record per dataset, and the entry points that read it.
+
+The entry points are :func:`build_dataset`, :func:`dataset_channels` and
+:func:`check_data_paths`.
 
 Everything vqlearn knows about a dataset -- its channels, its native size,
 whether it lives on disk under ``root``, whether it can be downloaded, what
