@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from vqlearn.layering import LAYERS, import_cycles, module_imports, unplaced_modules, upward_imports
+from vqlearn.layering import import_cycles, module_imports, unplaced_modules, upward_imports
 
 REPO = Path(__file__).resolve().parents[1]
 

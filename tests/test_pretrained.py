@@ -21,7 +21,7 @@ import yaml
 from vqlearn.checkpoint import CheckpointError, load_checkpoint
 from vqlearn.models.vqgan import VQGAN
 from vqlearn.models.vqvae2 import VQVAE2
-from vqlearn.pretrained import load_rosinality_vqvae2, load_taming_vqgan
+from vqlearn.pretrained import load_pytorch_vqvae, load_rosinality_vqvae2, load_taming_vqgan
 
 _spec = importlib.util.spec_from_file_location("reference_impls", Path(__file__).with_name("reference_impls.py"))
 ref = importlib.util.module_from_spec(_spec)
@@ -392,3 +392,148 @@ def test_taming_config_ignores_training_only_params():
     config = _with(ckpt_path="logs/x/last.ckpt", ignore_keys=["loss"], image_key="image", monitor="val/rec_loss")
     model = load_taming_vqgan(config, ckpt=None)
     assert layout(model.state_dict()) == list(ref.taming_vqmodel_keys(DD, 16, 8).items())
+
+
+# ---------------------------------------------------------------------------
+# ritheshkumar95/pytorch-vqvae
+# ---------------------------------------------------------------------------
+
+
+class PytorchVqvaeReference:
+    """An independent copy of pytorch-vqvae's modules.py (``VQEmbedding``, ``ResBlock``,
+    ``VectorQuantizedVAE``), written from the reference file, not from vqlearn: the same
+    module tree (so the same state_dict keys) and the same forward, in-place ReLUs included.
+    Only ``functions.vq`` is inlined (its distance + argmin)."""
+
+    class VQEmbedding(torch.nn.Module):
+        def __init__(self, K, D):
+            super().__init__()
+            self.embedding = torch.nn.Embedding(K, D)
+            self.embedding.weight.data.uniform_(-1.0 / K, 1.0 / K)
+
+    class ResBlock(torch.nn.Module):
+        def __init__(self, dim):
+            super().__init__()
+            nn = torch.nn
+            self.block = nn.Sequential(
+                nn.ReLU(True), nn.Conv2d(dim, dim, 3, 1, 1), nn.BatchNorm2d(dim),
+                nn.ReLU(True), nn.Conv2d(dim, dim, 1), nn.BatchNorm2d(dim),
+            )
+
+        def forward(self, x):
+            return x + self.block(x)  # the block's in-place ReLU has already turned x into ReLU(x)
+
+    class VectorQuantizedVAE(torch.nn.Module):
+        def __init__(self, input_dim, dim, K=512):
+            super().__init__()
+            nn, R = torch.nn, PytorchVqvaeReference.ResBlock
+            self.encoder = nn.Sequential(
+                nn.Conv2d(input_dim, dim, 4, 2, 1), nn.BatchNorm2d(dim), nn.ReLU(True),
+                nn.Conv2d(dim, dim, 4, 2, 1), R(dim), R(dim),
+            )
+            self.codebook = PytorchVqvaeReference.VQEmbedding(K, dim)
+            self.decoder = nn.Sequential(
+                R(dim), R(dim), nn.ReLU(True), nn.ConvTranspose2d(dim, dim, 4, 2, 1), nn.BatchNorm2d(dim),
+                nn.ReLU(True), nn.ConvTranspose2d(dim, input_dim, 4, 2, 1), nn.Tanh(),
+            )
+
+        def encode(self, x):  # functions.vq: ||e||^2 + ||z||^2 - 2 z.e, argmin over codes
+            z = self.encoder(x).permute(0, 2, 3, 1).contiguous()
+            codebook = self.codebook.embedding.weight
+            flat = z.view(-1, codebook.size(1))
+            distances = torch.addmm((codebook**2).sum(1) + (flat**2).sum(1, keepdim=True), flat, codebook.t(),
+                                    alpha=-2.0, beta=1.0)
+            return distances.argmin(dim=1).view(*z.shape[:-1])
+
+        def decode(self, latents):
+            return self.decoder(self.codebook.embedding(latents).permute(0, 3, 1, 2))
+
+
+PV = dict(in_channels=1, dim=8, num_codes=16)
+
+
+def mnist_like(seed: int = 0, batch: int = 4) -> torch.Tensor:
+    return torch.rand(batch, 1, 28, 28, generator=torch.Generator().manual_seed(seed)) * 2 - 1
+
+
+@pytest.fixture(scope="module")
+def pytorch_vqvae_reference():
+    """The reference model with random weights, non-trivial BatchNorm statistics, and codes
+    drawn from its own encoder outputs (so that many different codes are chosen)."""
+    torch.manual_seed(3)
+    model = PytorchVqvaeReference.VectorQuantizedVAE(PV["in_channels"], PV["dim"], PV["num_codes"])
+    with torch.no_grad():
+        for module in model.modules():
+            if isinstance(module, torch.nn.BatchNorm2d):
+                module.running_mean.normal_(0, 0.2)
+                module.running_var.uniform_(0.5, 2.0)
+                module.weight.uniform_(0.5, 1.5)
+                module.bias.normal_(0, 0.2)
+        model.eval()
+        z = model.encoder(mnist_like(seed=9)).permute(0, 2, 3, 1).reshape(-1, PV["dim"])
+        model.codebook.embedding.weight.copy_(z[torch.randperm(len(z))[: PV["num_codes"]]])
+    return model
+
+
+def test_pytorch_vqvae_reference_has_the_reproductions_key_layout(pytorch_vqvae_reference):
+    keys = dict(layout(pytorch_vqvae_reference.state_dict()))
+    d, k = PV["dim"], PV["num_codes"]
+    # modules.py: self.codebook = VQEmbedding(K, dim), whose nn.Embedding is `embedding`.
+    assert keys["codebook.embedding.weight"] == (k, d)
+    assert keys["encoder.0.weight"] == (d, 1, 4, 4) and keys["encoder.1.running_var"] == (d,)
+    assert keys["encoder.4.block.1.weight"] == (d, d, 3, 3) and keys["encoder.5.block.5.running_mean"] == (d,)
+    assert keys["decoder.1.block.4.weight"] == (d, d, 1, 1)
+    assert keys["decoder.3.weight"] == (d, d, 4, 4) and keys["decoder.6.weight"] == (d, 1, 4, 4)
+    assert len(keys) == 75 and not any(key.startswith("quantize") for key in keys)
+
+
+def test_pytorch_vqvae_checkpoint_gives_the_reference_codes_and_reconstructions(tmp_path, pytorch_vqvae_reference):
+    path = tmp_path / "best.pt"
+    torch.save(pytorch_vqvae_reference.state_dict(), path)  # what vqvae.py writes
+    model = load_pytorch_vqvae(path)  # sizes read from the weights
+    assert (model.in_channels, model.quantize.num_codes, model.quantize.dim) == (1, 16, 8)
+    assert not model.training and model.quantize.beta == 1.0
+    x = mnist_like(seed=1)
+    with torch.no_grad():
+        ref_codes = pytorch_vqvae_reference.encode(x.clone())
+        ref_images = pytorch_vqvae_reference.decode(ref_codes)
+    assert len(ref_codes.unique()) > 4  # a real test: many codes in use
+    assert torch.equal(model.tokenize(x), ref_codes)
+    torch.testing.assert_close(model.reconstruct(x), ref_images, atol=1e-5, rtol=1e-5)
+
+
+def test_pytorch_vqvae_plain_skip_is_a_different_network(pytorch_vqvae_reference):
+    """Why inplace_relu_skip=True is the default: the plain skip computes something else."""
+    state = pytorch_vqvae_reference.state_dict()
+    x = mnist_like(seed=1)
+    with torch.no_grad():
+        ref_images = pytorch_vqvae_reference.decode(pytorch_vqvae_reference.encode(x.clone()))
+    plain = load_pytorch_vqvae(state, inplace_relu_skip=False)
+    assert not torch.equal(plain.tokenize(x), pytorch_vqvae_reference.encode(x.clone()))
+    assert (plain.reconstruct(x) - ref_images).abs().max() > 1e-2
+
+
+def test_pytorch_vqvae_state_dict_saved_under_ddp_or_wrapped_loads(pytorch_vqvae_reference):
+    state = pytorch_vqvae_reference.state_dict()
+    x = mnist_like(seed=2)
+    ref_codes = pytorch_vqvae_reference.encode(x.clone())
+    ddp = load_pytorch_vqvae({f"module.{key}": value for key, value in state.items()}, **PV)
+    wrapped = load_pytorch_vqvae({"state_dict": state})
+    assert torch.equal(ddp.tokenize(x), ref_codes) and torch.equal(wrapped.tokenize(x), ref_codes)
+
+
+def test_pytorch_vqvae_mismatch_is_a_clear_error(pytorch_vqvae_reference):
+    state = dict(pytorch_vqvae_reference.state_dict())
+    del state["decoder.6.bias"]
+    state["encoder.9.weight"] = torch.zeros(1)
+    with pytest.raises(CheckpointError) as error:
+        load_pytorch_vqvae(state)
+    message = str(error.value)
+    assert "decoder.6.bias" in message and "encoder.9.weight" in message
+    assert "missing" in message and "unexpected" in message
+    with pytest.raises(CheckpointError, match="shape mismatches"):
+        load_pytorch_vqvae(pytorch_vqvae_reference.state_dict(), num_codes=32)
+    with pytest.raises(CheckpointError, match="codebook.embedding.weight"):
+        load_pytorch_vqvae({k: v for k, v in pytorch_vqvae_reference.state_dict().items() if "codebook" not in k})
+    with pytest.raises(CheckpointError, match="not found"):
+        load_pytorch_vqvae("no/such/best.pt")

@@ -9,6 +9,7 @@ import torch
 
 from vqlearn.quantize import (
     EMAVectorQuantizer,
+    GumbelQuantizer,
     VectorQuantizer,
     batch_perplexity,
     make_quantizer,
@@ -239,3 +240,89 @@ def test_both_quantizers_take_the_codebook_size_first():
               make_quantizer("ema", 16, 4)):
         assert (q.num_codes, q.num_indices, q.dim, tuple(q.codebook.shape)) == (16, 16, 4, (16, 4)), type(q)
     assert EMAVectorQuantizer(16, 4).embed.shape == (4, 16)  # rosinality's (dim, num_codes) buffer layout
+
+
+# --- GumbelQuantizer: compared with formulas computed here, independently of the module ---
+
+
+def _gumbel_quantizer(seed=0, **options):
+    torch.manual_seed(seed)
+    return GumbelQuantizer(num_codes=6, dim=3, in_channels=4, **options)
+
+
+def test_gumbel_hard_forward_gives_exact_codebook_rows_and_shapes():
+    gq = _gumbel_quantizer().train()
+    z = torch.randn(2, 4, 3, 5)
+    z_q, loss, indices, perplexity = gq(z, temperature=0.7)
+    assert z_q.shape == (2, 3, 3, 5) and indices.shape == (2, 3, 5) and indices.dtype == torch.int64
+    expected = gq.embed.weight[indices].permute(0, 3, 1, 2)  # row e_k at every position, bit for bit
+    assert torch.equal(z_q, expected)
+    assert loss.shape == () and perplexity.shape == ()
+
+
+def test_gumbel_sampled_index_is_argmax_of_logits_plus_the_same_gumbel_noise():
+    gq = _gumbel_quantizer().train()
+    z = torch.randn(2, 4, 3, 3)
+    torch.manual_seed(123)
+    indices = gq(z).indices
+    logits = torch.einsum("kc,bchw->bkhw", gq.proj.weight[:, :, 0, 0], z) + gq.proj.bias[None, :, None, None]
+    torch.manual_seed(123)  # F.gumbel_softmax draws -log(Exponential(1)) noise from the global generator
+    gumbels = -torch.empty(logits.shape).exponential_().log()  # (B, K, h, w), contiguous like the conv's output
+    assert torch.equal(indices, (logits + gumbels).argmax(1))
+
+
+def test_gumbel_kl_term_equals_sum_q_log_qk():
+    gq = _gumbel_quantizer(kl_weight=0.3).train()
+    z = torch.randn(2, 4, 3, 3)
+    logits = torch.einsum("kc,bchw->bkhw", gq.proj.weight[:, :, 0, 0], z) + gq.proj.bias[None, :, None, None]
+    q = torch.exp(logits) / torch.exp(logits).sum(1, keepdim=True)
+    kl = (q * torch.log(q * 6)).sum(1).mean()  # KL(q || uniform over 6 codes), averaged over positions
+    assert gq(z).loss.item() == pytest.approx(0.3 * kl.item(), rel=1e-5)
+    assert kl.item() > 0
+    # the KL is zero for uniform logits
+    assert gq.kl_to_uniform(torch.zeros(1, 6, 2, 2)).abs().item() < 1e-6
+
+
+def test_gumbel_gradients_flow_to_logits_and_codebook_and_match_taming_hard_sample():
+    gq = _gumbel_quantizer(kl_weight=0.0).train()
+    z = torch.randn(2, 4, 3, 3, requires_grad=True)
+    upstream = torch.randn(2, 3, 3, 3)
+    torch.manual_seed(7)
+    z_q = gq(z, temperature=0.5).z_q
+    grads = torch.autograd.grad(z_q, [z, gq.proj.weight, gq.embed.weight], upstream)
+    assert all(g is not None and g.abs().sum() > 0 for g in grads)  # encoder side and codebook both learn
+    # taming's spelling: einsum of F.gumbel_softmax(hard=True), same noise
+    z2 = z.detach().clone().requires_grad_(True)
+    logits = gq.proj(z2)
+    torch.manual_seed(7)
+    one_hot = torch.nn.functional.gumbel_softmax(logits, tau=0.5, hard=True, dim=1)
+    reference = torch.einsum("bkhw,kd->bdhw", one_hot, gq.embed.weight)
+    assert torch.allclose(z_q, reference, atol=1e-6)
+    ref_grads = torch.autograd.grad(reference, [z2, gq.proj.weight, gq.embed.weight], upstream)
+    for got, want in zip(grads, ref_grads):
+        assert torch.allclose(got, want, atol=1e-5)
+
+
+def test_gumbel_soft_mode_mixes_codes_with_softmax_weights():
+    gq = _gumbel_quantizer(straight_through=False).train()
+    z = torch.randn(1, 4, 2, 2)
+    torch.manual_seed(3)
+    z_q = gq(z, temperature=2.0).z_q
+    logits = gq.proj(z)
+    torch.manual_seed(3)
+    gumbels = -torch.empty(logits.shape).exponential_().log()
+    y = torch.softmax((logits + gumbels) / 2.0, dim=1)
+    assert torch.allclose(z_q, torch.einsum("bkhw,kd->bdhw", y, gq.embed.weight), atol=1e-6)
+
+
+def test_gumbel_eval_is_deterministic_argmax_unless_sample_in_eval():
+    gq = _gumbel_quantizer().eval()
+    z = torch.randn(2, 4, 3, 3)
+    first, second = gq(z), gq(z)
+    assert torch.equal(first.indices, second.indices)
+    assert torch.equal(first.indices, gq.proj(z).argmax(1))
+    assert torch.equal(gq.lookup(first.indices), first.z_q)
+    sampling = _gumbel_quantizer(sample_in_eval=True).eval()
+    torch.manual_seed(0)
+    draws = torch.stack([sampling(z, temperature=5.0).indices for _ in range(5)])
+    assert not all(torch.equal(draws[0], d) for d in draws[1:])  # noise kept, as taming does

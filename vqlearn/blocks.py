@@ -6,7 +6,7 @@ spatial positions, and strided-conv / nearest-neighbour resampling.
 Parameter names (``norm1``, ``conv1``, ``nin_shortcut``, ``q``, ``k``, ``v``,
 ``proj_out``, ...) are taming's, so its checkpoints load unchanged.
 
-Book: chapter "GroupNorm" (planned), chapter "Attention in the bottleneck" (planned).
+Book: chapter "GroupNorm", chapter "Attention in the bottleneck", chapter "The VQ-GAN encoder and decoder".
 """
 
 from __future__ import annotations
@@ -22,9 +22,9 @@ ATTENTION_TYPES = ("vanilla", "linear", "none")
 def Normalize(in_channels: int, num_groups: int = 32) -> nn.GroupNorm:
     """GroupNorm with taming's settings (eps=1e-6, affine).
 
-    Raises a ``ValueError`` naming both numbers when ``in_channels`` is not
-    divisible by ``num_groups`` (torch would only fail at construction time with
-    a less helpful message, or not at all for some sizes).
+    Raises a ``ValueError`` naming both numbers and the settings to change when
+    ``in_channels`` is not divisible by ``num_groups`` (torch raises too, but its
+    message does not say which setting to change).
     """
     if in_channels % num_groups != 0:
         raise ValueError(

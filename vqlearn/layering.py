@@ -20,15 +20,15 @@ from pathlib import Path
 # Top to bottom. A name covers its submodules ("data" covers "data.registry").
 LAYERS: dict[str, list[str]] = {
     "foundations: errors, images, tensors in and out": [
-        "errors", "images", "runtime", "blocks", "quantize", "codebook", "discriminator", "perceptual", "losses",
-        "metrics", "checkpoint", "profile", "trace", "viz",
+        "errors", "images", "runtime", "blocks", "attention", "quantize", "codebook", "discriminator", "perceptual", "losses",
+        "metrics", "checkpoint", "profile", "trace", "viz", "spectral",
     ],
     "models: the three families": ["models"],
     "data and configuration": ["data", "config"],
     "training: config -> objects, the loop, evaluation, reference checkpoints": [
         "build", "history", "evaluate", "trainer", "train", "pretrained",
     ],
-    "book helpers: what the chapters use to show things": ["notebook", "plots", "layering"],
+    "book helpers: what the chapters use to show things": ["notebook", "plots", "layering", "diagram", "normsets"],
 }
 
 

@@ -25,8 +25,8 @@ where ``G_L`` is the decoder's last layer, and the discriminator D minimises
 the hinge (or "vanilla" non-saturating) loss on real and reconstructed images.
 ``disc_factor`` switches the GAN part on at step ``disc_start``.
 
-Book: chapter "Codebook and commitment losses", chapter "Training a VQ-VAE"; the VQ-GAN
-chapters (planned): "Hinge and vanilla GAN losses", "The adaptive weight λ", "Training a VQ-GAN".
+Book: chapter "Codebook and commitment losses", chapter "Training a VQ-VAE"; chapter "Hinge and
+vanilla GAN losses" (planned), chapter "The adaptive weight λ" (planned), chapter "Training a VQ-GAN" (planned).
 """
 
 from __future__ import annotations

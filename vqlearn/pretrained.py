@@ -3,6 +3,9 @@
 * :func:`load_rosinality_vqvae2` reads a state_dict saved by
   rosinality/vq-vae-2-pytorch (``train_vqvae.py`` saves ``model.state_dict()``
   of its ``VQVAE``) into :class:`~vqlearn.models.vqvae2.VQVAE2`.
+* :func:`load_pytorch_vqvae` reads a state_dict saved by
+  ritheshkumar95/pytorch-vqvae (``vqvae.py`` saves ``model.state_dict()`` of its
+  ``VectorQuantizedVAE``, modules.py) into :class:`~vqlearn.models.vqvae.VQVAE`.
 * :func:`load_taming_vqgan` reads a taming-transformers ``model.yaml`` and its
   PyTorch-Lightning ``last.ckpt`` into :class:`~vqlearn.models.vqgan.VQGAN`.
 
@@ -16,7 +19,8 @@ objects unpickled is refused with an explanation of how to convert it.
 
 Nothing here downloads anything: point the loaders at files you have.
 
-Book: chapter "VQ-VAE-2: a hierarchy of codes" (rosinality's ImageNet model),
+Book: chapter "The VQ-VAE" (pytorch-vqvae's checkpoints),
+chapter "VQ-VAE-2: a hierarchy of codes" (rosinality's ImageNet model),
 chapter "Training a VQ-GAN" (planned) (taming's published checkpoints).
 """
 
@@ -30,9 +34,12 @@ import yaml
 
 from vqlearn.checkpoint import CheckpointError, load_checkpoint, load_state_dict_checked
 from vqlearn.models.vqgan import VQGAN, DDConfig
+from vqlearn.models.vqvae import VQVAE
 from vqlearn.models.vqvae2 import VQVAE2
 
 __all__ = [
+    "load_pytorch_vqvae",
+    "pytorch_vqvae_state_dict",
     "load_rosinality_vqvae2",
     "load_taming_vqgan",
     "build_taming_vqgan",
@@ -87,6 +94,92 @@ def strip_ddp_prefix(state_dict: dict[str, torch.Tensor]) -> dict[str, torch.Ten
     if state_dict and all(key.startswith(DDP_PREFIX) for key in state_dict):
         return {key[len(DDP_PREFIX) :]: value for key, value in state_dict.items()}
     return state_dict
+
+
+# pytorch-vqvae's VectorQuantizedVAE keeps its codebook in a VQEmbedding module named `codebook`
+# (`codebook.embedding.weight`, (K, dim)); VQVAE's quantizer is `quantize` (`quantize.embedding.weight`).
+# Every other key (encoder.N..., decoder.N..., ResBlock's block.N...) is the same in both.
+PYTORCH_VQVAE_RENAMES = {"codebook.embedding.weight": "quantize.embedding.weight"}
+# vqvae.py's default --beta: loss = recons + vq + beta * commit, beta=1.0.
+PYTORCH_VQVAE_BETA = 1.0
+
+
+def pytorch_vqvae_state_dict(state_dict: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """pytorch-vqvae's ``VectorQuantizedVAE`` keys -> :class:`VQVAE`'s: ``codebook.`` -> ``quantize.``.
+
+    A ``module.`` prefix on every key (DistributedDataParallel) is stripped first;
+    other keys pass unchanged, so a strict load reports anything that does not fit.
+    """
+    state_dict = strip_ddp_prefix(state_dict)
+    return {PYTORCH_VQVAE_RENAMES.get(key, key): value for key, value in state_dict.items()}
+
+
+def load_pytorch_vqvae(
+    path_or_state_dict: str | os.PathLike | dict,
+    in_channels: int | None = None,
+    dim: int | None = None,
+    num_codes: int | None = None,
+    beta: float = PYTORCH_VQVAE_BETA,
+    inplace_relu_skip: bool = True,
+) -> VQVAE:
+    """A :class:`VQVAE` with the weights of a ritheshkumar95/pytorch-vqvae checkpoint, in eval mode.
+
+    Args:
+        path_or_state_dict: a file written by ``torch.save(model.state_dict(), f)`` for
+            the reproduction's ``VectorQuantizedVAE(input_dim, dim, K)`` (what its
+            ``vqvae.py`` does: ``models/<name>/best.pt``, ``model_<epoch>.pt``), or that
+            dict itself. A ``module.`` prefix on every key (DistributedDataParallel) is
+            stripped; a dict with a ``'state_dict'`` entry is unwrapped.
+        in_channels, dim, num_codes: the reproduction's ``input_dim``, ``dim``
+            (``--hidden-size``) and ``K`` (``--k``). ``None`` (default) reads them from the
+            weights (``encoder.0.weight (dim, in_channels, 4, 4)``,
+            ``codebook.embedding.weight (K, dim)``); a value that disagrees with the
+            weights is reported as a shape mismatch.
+        beta: commitment weight of the returned model's loss; 1.0 is ``vqvae.py``'s
+            default ``--beta`` (its loss is ``recons + vq + beta * commit``), so
+            fine-tuning trains as the reproduction did.
+        inplace_relu_skip: ``True`` (default) makes every ResBlock add ``ReLU(x)`` instead
+            of ``x``. The reproduction's ResBlock starts with ``nn.ReLU(True)``, which
+            overwrites its input in place before ``forward`` returns ``x + self.block(x)``,
+            so the network it trained -- and whose weights these are -- computes
+            ``ReLU(x) + block(x)``. Loading those weights into the plain skip gives a
+            different function (other codes, worse reconstructions); keep the default
+            unless you want to see that.
+
+    The keys are the reproduction's with one rename, ``codebook.embedding.weight`` ->
+    ``quantize.embedding.weight`` (:func:`pytorch_vqvae_state_dict`); the load is strict.
+
+    Raises:
+        CheckpointError: the file is missing, unreadable, not a state_dict, needs unsafe
+            unpickling, or does not fit the model (every missing and unexpected key and
+            wrong shape is listed).
+    """
+    if isinstance(path_or_state_dict, dict):
+        source = "pytorch-vqvae state_dict"
+        state_dict = _as_state_dict(path_or_state_dict, "the state_dict argument")
+    else:
+        source = f"pytorch-vqvae checkpoint {path_or_state_dict}"
+        state_dict = _as_state_dict(load_checkpoint(path_or_state_dict), path_or_state_dict)
+    state_dict = pytorch_vqvae_state_dict(state_dict)
+    codebook, first = state_dict.get("quantize.embedding.weight"), state_dict.get("encoder.0.weight")
+    if (num_codes is None or dim is None) and codebook is None:
+        raise CheckpointError(
+            f"{source} has no 'codebook.embedding.weight', the reproduction's codebook; is it a "
+            f"pytorch-vqvae VectorQuantizedVAE state_dict? (keys start with: {', '.join(list(state_dict)[:4])})"
+        )
+    if in_channels is None and first is None:
+        raise CheckpointError(f"{source} has no 'encoder.0.weight'; pass in_channels= or check the file")
+    model = VQVAE(
+        in_channels=int(first.shape[1]) if in_channels is None else in_channels,
+        dim=int(codebook.shape[1]) if dim is None else dim,
+        num_codes=int(codebook.shape[0]) if num_codes is None else num_codes,
+        beta=beta,
+        batchnorm=True,
+        quantizer="vq",
+        inplace_relu_skip=inplace_relu_skip,
+    )
+    load_state_dict_checked(model, state_dict, source=source)
+    return model.eval()
 
 
 def load_rosinality_vqvae2(

@@ -12,14 +12,21 @@ and copies the decoder's gradient straight through the non-differentiable
 
 Two codebooks are provided:
 
-* :class:`VectorQuantizer` -- learned by gradient descent, with the semantics
-  of taming-transformers' ``VectorQuantizer2`` (``legacy``, ``remap``,
-  ``sane_index_shape``, ``get_codebook_entry``) plus l2-normalised codes and a
+* :class:`VectorQuantizer` -- learned by gradient descent, with the options of
+  taming-transformers' ``VectorQuantizer2`` (``legacy``, ``remap``,
+  ``sane_index_shape``, ``get_codebook_entry``) but two different defaults:
+  ``legacy=False`` (the paper's loss; taming's default ``True`` puts beta on the
+  codebook term) and ``sane_index_shape=True``; plus l2-normalised codes and a
   low-dimensional lookup space (Yu et al. 2022, "ViT-VQGAN").
 * :class:`EMAVectorQuantizer` -- updated by exponential moving averages of the
   assigned encoder vectors (VQ-VAE paper, appendix A.1; used by VQ-VAE-2), with
   rosinality/vq-vae-2-pytorch's buffer names ``embed``, ``cluster_size``,
   ``embed_avg`` so its checkpoints load.
+
+:class:`GumbelQuantizer` is the alternative to the straight-through estimator:
+codes sampled with the Gumbel-softmax trick (taming's ``GumbelQuantize``, DALL·E's
+dVAE). It is not a ``make_quantizer`` kind: training it needs a temperature
+schedule, which the config and trainer do not have.
 
 Distances and EMA updates always run in float32, also under autocast.
 Usage statistics, data initialisation and dead-code restarts live in
@@ -141,7 +148,10 @@ def check_indices(indices: torch.Tensor, num_codes: int, name: str = "codes") ->
 
 
 class VectorQuantizer(nn.Module):
-    """Codebook learned by gradient descent (taming's ``VectorQuantizer2`` semantics).
+    """Codebook learned by gradient descent, with the options of taming's ``VectorQuantizer2``.
+
+    Two defaults differ from taming's: ``legacy=False`` and ``sane_index_shape=True``
+    (:func:`vqlearn.pretrained.load_taming_vqgan` sets ``legacy=True`` for taming's checkpoints).
 
     Args:
         num_codes: number of codes K, the rows of the codebook (taming: ``n_e``).
@@ -383,6 +393,112 @@ class EMAVectorQuantizer(nn.Module):
         """Codes to latents: ``(B, h, w)`` LongTensor -> ``(B, dim, h, w)``."""
         check_indices(indices, self.num_codes)
         return rearrange(self.codebook[indices], "b h w c -> b c h w")
+
+
+class GumbelQuantizer(nn.Module):
+    """Codes sampled with the Gumbel-softmax trick instead of found by a nearest-code search.
+
+    taming-transformers' ``GumbelQuantize`` (``taming/modules/vqvae/quantize.py``, after
+    karpathy's deep-vector-quantization), the estimator of Jang et al. 2017 and
+    Maddison et al. 2017 ("Concrete"); DALL·E's dVAE (Ramesh et al. 2021, sec. 2.1)
+    trains its tokenizer with the soft relaxation (``straight_through=False``; openai/DALL-E
+    issue #1). Per position, with ``K = num_codes``:
+
+        logits = proj(z)                                    1x1 conv, (B, C, h, w) -> (B, K, h, w)
+        y      = softmax((logits + g) / tau),  g ~ Gumbel(0, 1) i.i.d.   (a relaxed one-hot sample)
+        z_q    = sum_k y_k e_k                              (soft: a mixture of codes)
+        loss   = kl_weight * mean_positions sum_k q_k log(q_k K),   q = softmax(logits)
+
+    The loss is KL(q || uniform prior over the K codes). With ``straight_through``
+    (taming's default) training uses the *hard* sample: the forward value is exactly
+    the codebook row ``e_k`` of ``k = argmax_j y_j``, and the gradient reaches the
+    logits through the soft ``y`` (the gradients equal taming's
+    ``einsum(F.gumbel_softmax(logits, tau, hard=True), embed)``). Unlike the nearest-code
+    quantizers there is no codebook or commitment loss: the codebook gets the
+    decoder's gradient directly, because ``z_q`` is computed from it.
+
+    In eval mode the code is ``argmax(logits)``, deterministic, as DALL·E
+    tokenizes (sec. 2.2: "argmax sampling ... without adding any gumbel noise");
+    taming keeps the Gumbel noise in eval (``sample_in_eval=True`` reproduces that).
+
+    Args:
+        num_codes: K, the rows of the codebook (taming: ``n_embed``).
+        dim: channels D of the code vectors and of ``z_q`` (taming: ``embedding_dim``).
+        in_channels: channels of the input ``z`` (taming: ``num_hiddens``); default ``dim``.
+        temperature: tau, the Gumbel-softmax temperature (taming: ``temp_init``); an
+            attribute, so a training loop can anneal it, or pass ``temperature=`` to forward.
+        kl_weight: weight of the KL term (taming's ``GumbelQuantize`` default 5e-4).
+        straight_through: hard one-hot samples in training (``True``) or the soft mixture.
+        sample_in_eval: keep Gumbel noise in eval mode, as taming does.
+
+    Parameter names ``proj`` and ``embed`` are taming's. There is no ``beta``.
+
+    ``forward: (B, in_channels, h, w) -> Quantized`` with ``z_q (B, dim, h, w)`` and
+    ``(B, h, w)`` indices.
+
+    Book: chapter "Vector quantization and the straight-through estimator".
+    """
+
+    def __init__(
+        self,
+        num_codes: int,
+        dim: int,
+        in_channels: int | None = None,
+        temperature: float = 1.0,
+        kl_weight: float = 5e-4,
+        straight_through: bool = True,
+        sample_in_eval: bool = False,
+    ):
+        super().__init__()
+        self.num_codes = num_codes
+        self.dim = dim
+        self.temperature = temperature
+        self.kl_weight = kl_weight
+        self.straight_through = straight_through
+        self.sample_in_eval = sample_in_eval
+        self.proj = nn.Conv2d(in_channels or dim, num_codes, kernel_size=1)
+        self.embed = nn.Embedding(num_codes, dim)
+
+    @property
+    def num_indices(self) -> int:
+        """How many index values ``forward`` can report: every code."""
+        return self.num_codes
+
+    @property
+    def codebook(self) -> torch.Tensor:
+        """``(num_codes, dim)`` codebook."""
+        return self.embed.weight
+
+    def kl_to_uniform(self, logits: torch.Tensor) -> torch.Tensor:
+        """``(B, K, h, w)`` logits -> scalar ``mean over positions of sum_k q_k log(q_k K)``, ``q = softmax``."""
+        log_q = F.log_softmax(logits, dim=1)
+        return (log_q.exp() * (log_q + np.log(self.num_codes))).sum(1).mean()
+
+    def forward(self, z: torch.Tensor, temperature: float | None = None) -> Quantized:
+        tau = self.temperature if temperature is None else temperature
+        with full_precision(z.device.type):
+            logits = self.proj(z.float())  # (B, K, h, w)
+            loss = self.kl_weight * self.kl_to_uniform(logits)
+            codebook = self.embed.weight.float()  # (K, D)
+            if self.training or self.sample_in_eval:
+                soft = F.gumbel_softmax(logits, tau=tau, hard=False, dim=1)  # (B, K, h, w), sums to 1 over K
+                indices = soft.argmax(dim=1)  # (B, h, w)
+                if self.straight_through or not self.training:
+                    # value: the code e_k exactly; gradient: through the soft sample, as taming's hard=True
+                    z_q = rearrange(codebook[indices], "b h w d -> b d h w")
+                    z_q = z_q + torch.einsum("bkhw,kd->bdhw", soft - soft.detach(), codebook)
+                else:
+                    z_q = torch.einsum("bkhw,kd->bdhw", soft, codebook)
+            else:
+                indices = logits.argmax(dim=1)
+                z_q = rearrange(codebook[indices], "b h w d -> b d h w")
+        perplexity = batch_perplexity(indices, self.num_codes)
+        return Quantized(z_q, loss, indices, perplexity)
+
+    def lookup(self, indices: torch.Tensor) -> torch.Tensor:
+        """Codes to latents: ``(B, h, w)`` LongTensor -> ``(B, dim, h, w)``."""
+        check_indices(indices, self.num_codes)
+        return rearrange(self.codebook[indices], "b h w d -> b d h w")
 
 
 QUANTIZER_KINDS = ("vq", "ema")

@@ -12,7 +12,7 @@ At taming's ImageNet f16/1024 setting (``ch=128, ch_mult=[1,1,2,2,4]``) a
 codes each. Attribute names are taming's ``VQModel`` names, so its checkpoints
 load (:func:`vqlearn.pretrained.load_taming_vqgan`).
 
-Book: chapter "The VQ-GAN encoder and decoder" (planned).
+Book: chapter "The VQ-GAN encoder and decoder".
 """
 
 from __future__ import annotations
