@@ -5,7 +5,7 @@ import torch
 from einops import rearrange
 from torch.utils.flop_counter import FlopCounterMode
 
-from vqlearn.attention import attention_cost, attention_weights
+from vqlearn.attention import allocated_bytes, attention_cost, attention_weights
 from vqlearn.blocks import AttnBlock, make_attn
 
 
@@ -60,3 +60,12 @@ def test_attention_cost_matrix_sizes():
 def test_attention_cost_names_a_bad_type():
     with pytest.raises(ValueError, match="attn_type must be one of"):
         attention_cost(16, 16, 64, "sparse")
+
+
+def test_allocated_bytes_holds_the_attention_matrix_and_grows_quadratically():
+    torch.manual_seed(0)
+    block = make_attn(32, "vanilla").eval()
+    small, large = (allocated_bytes(block, torch.randn(1, 32, side, side)) for side in (16, 32))
+    assert small >= attention_cost(16, 16, 32).matrix_bytes
+    assert large / small > 8  # 4x the positions: the (HW)^2 matrices dominate
+    assert allocated_bytes(make_attn(32, "none"), torch.randn(1, 32, 16, 16)) == 0  # Identity allocates nothing

@@ -4,16 +4,19 @@
 calls ``F.scaled_dot_product_attention``, which may never build them). The
 book recomputes them here from the block's own layers, and counts what the
 three attention types of :func:`vqlearn.blocks.make_attn` cost at a given
-resolution.
+resolution; :func:`allocated_bytes` measures what one forward pass allocates.
 
 Book: chapter "Attention in the bottleneck".
 """
 
 from __future__ import annotations
 
+import contextlib
+import os
 from dataclasses import dataclass
 
 import torch
+import torch.nn as nn
 from einops import rearrange
 
 from vqlearn.blocks import ATTENTION_TYPES, AttnBlock
@@ -82,3 +85,30 @@ def attention_cost(height: int, width: int, channels: int, attn_type: str = "van
     else:
         macs, elements = 0, 0
     return AttentionCost(attn_type, n, c, macs, elements, bytes_per_element)
+
+
+@contextlib.contextmanager
+def _stderr_discarded():
+    """Discard what C++ code writes to file descriptor 2 (the profiler logs its start and stop there)."""
+    saved, devnull = os.dup(2), os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 2)
+    try:
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(devnull)
+        os.close(saved)
+
+
+def allocated_bytes(module: nn.Module, x: torch.Tensor) -> int:
+    """Bytes the CPU operations of one forward pass ``module(x)`` allocate, measured by PyTorch's profiler.
+
+    The sum over operations of the memory each allocates (``self_cpu_memory_usage``),
+    without autograd. For an attention block this includes the ``(B, HW, HW)`` scores
+    and weights, so it grows with ``(HW)^2`` once they dominate.
+    """
+    from torch.profiler import ProfilerActivity, profile
+
+    with torch.no_grad(), _stderr_discarded(), profile(activities=[ProfilerActivity.CPU], profile_memory=True) as run:
+        module(x)
+    return sum(event.self_cpu_memory_usage for event in run.key_averages() if event.self_cpu_memory_usage > 0)
