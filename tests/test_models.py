@@ -222,3 +222,16 @@ def test_vqvae_passes_inplace_relu_skip_to_every_resblock():
     blocks = [m for m in model.modules() if isinstance(m, ResBlock)]
     assert len(blocks) == 4 and all(b.inplace_relu_skip for b in blocks)
     assert model.state_dict().keys() == VQVAE(in_channels=1, dim=16, num_codes=8).state_dict().keys()
+
+
+def test_conv_receptive_field_is_what_autograd_finds():
+    """The formula's box equals the support of one latent's input gradient for a conv-only stack."""
+    from vqlearn.trace import conv_receptive_field
+
+    torch.manual_seed(0)
+    encoder = VQVAE(in_channels=1, dim=8, num_codes=16).encoder  # 4x4/s2, 4x4/s2, then residual 3x3 and 1x1 convs
+    x = torch.randn(1, 1, 28, 28, requires_grad=True)
+    encoder.eval()(x)[0, :, 3, 3].sum().backward()
+    support = (x.grad[0, 0] != 0).nonzero()
+    measured = int(support[:, 0].max() - support[:, 0].min() + 1)
+    assert conv_receptive_field(encoder, torch.zeros(1, 1, 28, 28)) == (measured, 4) == (26, 4)

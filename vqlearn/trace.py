@@ -8,7 +8,8 @@ ran, its name, type and output shape through icecream::
     ic| 'encoder': 'Sequential', (2, 1, 28, 28) -> (2, 256, 7, 7)
     ...
 
-Book: every chapter's shape traces.
+:func:`conv_receptive_field` reads the same records to compute a network's
+receptive field. Book: every chapter's shape traces.
 """
 
 from __future__ import annotations
@@ -94,3 +95,22 @@ def trace_shapes(
 def count_parameters(model: nn.Module, trainable_only: bool = False) -> int:
     """Number of parameters (buffers such as EMA codebooks are not parameters)."""
     return sum(p.numel() for p in model.parameters() if p.requires_grad or not trainable_only)
+
+
+def conv_receptive_field(model: nn.Module, example: torch.Tensor) -> tuple[int, int]:
+    """``(field, jump)`` of the convolutions of ``model``, taken in the order a forward pass on ``example`` calls them.
+
+    ``field = 1 + sum_k (kernel_k - 1) * jump_k``, where ``jump_k`` is the product of the
+    strides before conv ``k``: the side, in input pixels, of the square one output position
+    can depend on through the convolutions alone (padding, normalisation and attention
+    ignored), and ``jump``, the input distance between neighbouring output positions.
+    Call order matters where it differs from registration order (a decoder registered
+    bottom-up); skip paths are ignored, so this is the longest path of a residual network.
+    """
+    field, jump = 1, 1
+    for record in trace_shapes(model, example, depth=99, show=False):
+        if record.kind == "Conv2d":
+            conv = model.get_submodule(record.name)
+            field += (conv.kernel_size[0] - 1) * jump
+            jump *= conv.stride[0]
+    return field, jump
