@@ -124,3 +124,14 @@ def test_bad_arguments():
         NLayerDiscriminator(input_nc=3, ndf=4)(torch.randn(1, 1, 32, 32))
     with pytest.raises(ValueError, match="at least 24"):
         NLayerDiscriminator(input_nc=3, ndf=4)(torch.randn(1, 3, 16, 16))
+
+
+@pytest.mark.parametrize("use_actnorm", [False, True])
+def test_features_end_with_the_logits(use_actnorm):
+    torch.manual_seed(0)
+    disc = NLayerDiscriminator(input_nc=3, ndf=8, n_layers=3, use_actnorm=use_actnorm).eval()
+    x = torch.randn(2, 3, 64, 64)
+    features = disc.features(x)
+    assert len(features) == 3 + 2
+    assert [tuple(f.shape[1:]) for f in features] == [(8, 32, 32), (16, 16, 16), (32, 8, 8), (64, 7, 7), (1, 6, 6)]
+    assert torch.equal(features[-1], disc(x))

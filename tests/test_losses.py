@@ -198,3 +198,49 @@ def test_lpips_is_never_imported_without_perceptual_loss():
     )
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
+
+
+def test_feature_matching_off_by_default_changes_nothing(batch):
+    dec, x, cb = batch
+    torch.manual_seed(3)
+    plain = make_loss()
+    torch.manual_seed(3)
+    with_zero = make_loss(feature_matching_weight=0.0)
+    rec = dec()
+    loss_a, log_a = plain(cb, x, rec, 0, global_step=10, last_layer=dec.get_last_layer())
+    loss_b, log_b = with_zero(cb, x, rec, 0, global_step=10, last_layer=dec.get_last_layer())
+    assert "train/fm_loss" not in log_b and list(log_a) == list(log_b)
+    assert loss_a.item() == loss_b.item()
+
+
+def test_feature_matching_term(batch):
+    dec, x, cb = batch
+    loss_fn = make_loss(feature_matching_weight=2.0, disc_factor=0.5)
+    rec = dec()
+    loss, log = loss_fn(cb, x, rec, 0, global_step=10, last_layer=dec.get_last_layer())
+    g = lambda k: log[f"train/{k}"]  # noqa: E731
+    real = loss_fn.discriminator.features(x)
+    fake = loss_fn.discriminator.features(rec)
+    by_hand = sum((r - f).abs().mean() for r, f in zip(real, fake))
+    assert g("fm_loss").item() == pytest.approx(by_hand.item(), rel=1e-5) and g("fm_loss").item() > 0
+    expected = g("nll_loss") + g("d_weight") * 0.5 * g("g_loss") + g("quant_loss") + 0.5 * 2.0 * g("fm_loss")
+    assert loss.item() == pytest.approx(expected.item(), rel=1e-5)
+    loss.backward()
+    assert dec.conv_out.weight.grad is not None
+
+
+def test_feature_matching_is_zero_for_perfect_reconstructions_and_before_disc_start(batch):
+    dec, x, cb = batch
+    loss_fn = make_loss(feature_matching_weight=1.0, disc_start=5).eval()
+    _, log = loss_fn(cb, x, x.clone(), 0, global_step=10, split="val")
+    assert log["val/fm_loss"].item() == 0.0
+    loss_fn.train()
+    rec = dec()
+    loss, log = loss_fn(cb, x, rec, 0, global_step=4)
+    assert log["train/fm_loss"].item() > 0  # measured, but weighted by disc_factor = 0
+    assert loss.item() == pytest.approx((log["train/nll_loss"] + log["train/quant_loss"]).item())
+
+
+def test_feature_matching_weight_must_be_non_negative():
+    with pytest.raises(ValueError, match="feature_matching_weight"):
+        make_loss(feature_matching_weight=-1.0)

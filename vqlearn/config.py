@@ -57,7 +57,7 @@ LOSS_KINDS = ("vq", "vqgan")
 LR_SCHEDULES = ("constant", "cosine")
 QUANTIZER_OPTIONS = {"vq": ("legacy", "l2_normalize", "lookup_dim"), "ema": ("decay", "eps")}
 GAN_FIELDS = ("disc_start", "pixelloss_weight", "disc_num_layers", "disc_factor", "disc_weight",
-              "perceptual_weight", "use_actnorm", "disc_ndf", "disc_loss")
+              "perceptual_weight", "use_actnorm", "disc_ndf", "disc_loss", "feature_matching_weight")
 DERIVED_DDCONFIG_KEYS = ("in_channels", "out_ch")  # set from model.in_channels when the model is built
 
 SECTION = ConfigDict(extra="forbid")  # an unknown key is an error (nested stdlib dataclasses inherit it)
@@ -221,6 +221,7 @@ class LossConfig:
     use_actnorm: Bool | None = None
     disc_ndf: PositiveInt | None = None
     disc_loss: Literal[DISC_LOSSES] | None = None
+    feature_matching_weight: NonNegativeFloat | None = None
 
 
 @dataclass(config=SECTION)

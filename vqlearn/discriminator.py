@@ -171,6 +171,26 @@ class NLayerDiscriminator(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """``(B, input_nc, H, W) -> (B, 1, h, w)`` patch logits."""
+        self._check_input(x)
+        return self.main(x)
+
+    def features(self, x: torch.Tensor) -> list[torch.Tensor]:
+        """The activations after every LeakyReLU, then the logits: ``n_layers + 2`` tensors.
+
+        ``(B, input_nc, H, W) -> [(B, ndf, H/2, W/2), (B, 2 ndf, H/4, W/4), ..., (B, 1, h, w)]``;
+        the last entry equals :meth:`forward`'s output. These are the features
+        that feature matching compares (:attr:`VQLPIPSWithDiscriminator.feature_matching_weight`).
+        """
+        self._check_input(x)
+        features = []
+        for layer in self.main:
+            x = layer(x)
+            if isinstance(layer, nn.LeakyReLU):
+                features.append(x)
+        features.append(x)
+        return features
+
+    def _check_input(self, x: torch.Tensor) -> None:
         if x.dim() != 4 or x.shape[1] != self.input_nc:
             raise ValueError(
                 f"the discriminator expects images (B, {self.input_nc}, H, W), got {tuple(x.shape)}; "
@@ -184,7 +204,6 @@ class NLayerDiscriminator(nn.Module):
                 f"input {tuple(x.shape[-2:])} is too small for a discriminator with n_layers={self.n_layers}: "
                 f"height and width must be at least {need}; use larger images or fewer layers"
             )
-        return self.main(x)
 
 
 def weights_init(module: nn.Module) -> None:

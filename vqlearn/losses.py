@@ -68,6 +68,20 @@ def vanilla_d_loss(logits_real: torch.Tensor, logits_fake: torch.Tensor) -> torc
     return 0.5 * (loss_real + loss_fake)
 
 
+def feature_matching_loss(features_real: list[torch.Tensor], features_fake: list[torch.Tensor]) -> torch.Tensor:
+    """``sum_l mean(|D_l(x) - D_l(x_hat)|)`` over the discriminator's layers ``l`` -> scalar.
+
+    Two lists of the same shapes, e.g. :meth:`NLayerDiscriminator.features` of
+    real and reconstructed images. This is HiFi-GAN's feature matching loss
+    (Kong et al. 2020, §2.3; after MelGAN, Kumar et al. 2019): an L1 distance
+    measured in the discriminator's learned feature spaces instead of in pixels,
+    a perceptual loss that needs no pretrained network.
+    """
+    if len(features_real) != len(features_fake):
+        raise ValueError(f"got {len(features_real)} real and {len(features_fake)} fake feature maps")
+    return sum((real - fake).abs().mean() for real, fake in zip(features_real, features_fake))
+
+
 def adopt_weight(weight: float, global_step: int, threshold: int = 0, value: float = 0.0) -> float:
     """``value`` before step ``threshold``, ``weight`` from it on (the delayed discriminator start).
 
@@ -193,6 +207,15 @@ class VQLPIPSWithDiscriminator(nn.Module):
       Its parameters are frozen; optimise ``loss.discriminator.parameters()``.
     * Single-channel images are repeated to 3 channels for LPIPS only.
     * The constructor prints nothing.
+    * ``feature_matching_weight > 0`` adds ``disc_factor * feature_matching_weight *
+      fm_loss`` to the autoencoder's loss, where ``fm_loss`` is
+      :func:`feature_matching_loss` between the discriminator's features of the
+      inputs (no gradient) and of the reconstructions, logged as
+      ``{split}/fm_loss`` (HiFi-GAN uses a weight of 2). Like the GAN term it is
+      off before ``disc_start``, when the discriminator is still untrained. The
+      default 0 computes nothing and logs nothing: taming's loss, numbers and
+      log keys are unchanged. (With BatchNorm, the extra forward pass of the
+      discriminator on the inputs also updates its running statistics.)
     """
 
     def __init__(
@@ -211,12 +234,16 @@ class VQLPIPSWithDiscriminator(nn.Module):
         disc_loss: str = "hinge",
         perceptual_net: str = "vgg",
         download_perceptual: bool = False,
+        feature_matching_weight: float = 0.0,
     ):
         super().__init__()
         if disc_loss not in DISC_LOSSES:
             raise ValueError(f"disc_loss must be one of {DISC_LOSSES}, got {disc_loss!r}")
         if perceptual_weight < 0:
             raise ValueError(f"perceptual_weight must be >= 0 (0 turns LPIPS off), got {perceptual_weight}")
+        if feature_matching_weight < 0:
+            raise ValueError(f"feature_matching_weight must be >= 0 (0 turns it off), got {feature_matching_weight}")
+        self.feature_matching_weight = feature_matching_weight
         self.codebook_weight = codebook_weight
         self.pixel_weight = pixelloss_weight
         self.perceptual_weight = perceptual_weight
@@ -266,6 +293,11 @@ class VQLPIPSWithDiscriminator(nn.Module):
             images = torch.cat((images, cond), dim=1)
         return self.discriminator(images)
 
+    def _discriminator_features(self, images: torch.Tensor, cond: torch.Tensor | None) -> list[torch.Tensor]:
+        if cond is not None:
+            images = torch.cat((images, cond), dim=1)
+        return self.discriminator.features(images)
+
     def disc_active(self, global_step: int) -> bool:
         """Whether the GAN terms are on at ``global_step``: ``disc_factor > 0`` from ``disc_start`` on."""
         return adopt_weight(self.disc_factor, global_step, threshold=self.discriminator_iter_start) > 0
@@ -303,7 +335,15 @@ class VQLPIPSWithDiscriminator(nn.Module):
         rec_loss = self.pixel_weight * (inputs - reconstructions).abs() + self.perceptual_weight * p_loss
         nll_loss = rec_loss.mean()
 
-        logits_fake = self._discriminate(reconstructions, cond)
+        if self.feature_matching_weight > 0:
+            features_fake = self._discriminator_features(reconstructions, cond)
+            logits_fake = features_fake[-1]
+            with torch.no_grad():
+                features_real = self._discriminator_features(inputs, cond)
+            fm_loss = feature_matching_loss(features_real, features_fake)
+        else:
+            logits_fake = self._discriminate(reconstructions, cond)
+            fm_loss = None
         g_loss = -logits_fake.mean()
 
         if self.training and torch.is_grad_enabled() and disc_factor > 0:
@@ -317,6 +357,8 @@ class VQLPIPSWithDiscriminator(nn.Module):
             d_weight = torch.zeros((), device=inputs.device)
 
         loss = nll_loss + d_weight * disc_factor * g_loss + self.codebook_weight * codebook_loss.mean()
+        if fm_loss is not None:
+            loss = loss + disc_factor * self.feature_matching_weight * fm_loss
         log = {
             f"{split}/total_loss": loss.detach().clone(),
             f"{split}/quant_loss": codebook_loss.detach().mean(),
@@ -327,6 +369,8 @@ class VQLPIPSWithDiscriminator(nn.Module):
             f"{split}/disc_factor": torch.tensor(float(disc_factor)),
             f"{split}/g_loss": g_loss.detach(),
         }
+        if fm_loss is not None:
+            log[f"{split}/fm_loss"] = fm_loss.detach()
         return loss, log
 
     def discriminator_loss(
