@@ -161,7 +161,7 @@ def test_sampler_shards_and_resumes():
 @pytest.fixture
 def empty_yaml(tmp_path):
     path = tmp_path / "empty.yaml"
-    path.write_text("# all defaults; --set does the rest\n")
+    path.write_text("{}  # all defaults; --set does the rest\n")
     return str(path)
 
 

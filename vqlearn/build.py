@@ -28,7 +28,8 @@ from torch.utils.data import Dataset
 from vqlearn.checkpoint import CheckpointError, load_checkpoint, load_state_dict_checked
 from vqlearn.config import (GAN_FIELDS, QUANTIZER_OPTIONS, Config, config_from_dict, config_to_dict,
                             upgrade_saved_config)
-from vqlearn.data import build_dataset, check_data_paths, dataset_channels
+from vqlearn.data import build_dataset, check_data_paths, dataset_channels, dataset_spec
+from vqlearn.errors import ConfigError, DataError
 from vqlearn.losses import VQLoss, VQLPIPSWithDiscriminator
 from vqlearn.models import VQGAN, VQVAE, VQVAE2, Tokenizer
 
@@ -56,6 +57,53 @@ def resolve_in_channels(config: Config, train_data: Dataset | None = None) -> Co
         else:
             config.model.in_channels = dataset_channels(config.data.name)
     return config
+
+
+def downsample_factor(config: Config) -> int:
+    """Pixels one code covers along each side: VQ-VAE 4, VQ-VAE-2 8 (its top level), VQ-GAN 2^(len(ch_mult)-1)."""
+    m = config.model
+    if m.family == "vqgan":
+        return 2 ** (len(m.ddconfig.ch_mult) - 1)
+    return {"vqvae": 4, "vqvae2": 8}[m.family]
+
+
+def check_data_fits_model(config: Config) -> None:
+    """Refuse, naming ``data.image_size``, images whose side the model's downsampling does not divide.
+
+    For the config's own dataset (data passed to :func:`vqlearn.train.train` directly is checked by the model).
+    """
+    f = downsample_factor(config)
+    size = config.data.image_size
+    native = size is None
+    if native:
+        size = dataset_spec(config.data.name).image_size
+    if size is None or size % f == 0:
+        return
+    given = (f"`{config.data.name}` images are {size}x{size} (data.image_size is unset: the dataset's own size)"
+             if native else f"data.image_size is {size}")
+    up = -(-size // f) * f
+    fix = f"set data.image_size to a multiple of {f}, e.g. {up}"
+    if config.family == "vqgan":
+        fix += " (or use fewer levels in model.ddconfig.ch_mult)"
+    raise ConfigError(f"config key `data.image_size`: the {config.family} model downsamples by {f}, so the image side "
+                      f"must be a multiple of {f}, but {given}; {fix}")
+
+
+def check_images_fit_model(config: Config, image) -> None:
+    """Refuse a first training image the model cannot take: not a float tensor ``(C, H, W)``, or other channels."""
+    if not torch.is_tensor(image) or image.dim() != 3:
+        shape = tuple(image.shape) if torch.is_tensor(image) else type(image).__name__
+        raise DataError(f"training images must be float tensors (C, H, W) in [-1, 1], got {shape}")
+    if not image.is_floating_point():
+        raise DataError(f"training images must be float tensors in [-1, 1], got dtype {image.dtype}; "
+                        f"for bytes 0..255 use x.float() / 127.5 - 1")
+    channels = config.model.in_channels
+    if channels is not None and image.shape[0] != channels:
+        raise ConfigError(
+            f"config key `model.in_channels` is {channels} but the training images (data.name={config.data.name}) "
+            f"have {image.shape[0]} channels; remove model.in_channels (it defaults to the data's) or set it to "
+            f"{image.shape[0]}"
+        )
 
 
 def quantizer_options(config: Config) -> tuple[str, dict]:
@@ -108,9 +156,28 @@ def load_model(path: str | os.PathLike, device: str | torch.device = "cpu") -> t
     so checkpoints written with older key names (``model.K``, ``model.n_embed``) still load.
     """
     state = load_checkpoint(path, map_location=device)
+    return model_from_state(state, path, device)
+
+
+def saved_config(state, path) -> Config:
+    """The config a vqlearn checkpoint stores, checked: a :class:`CheckpointError` names what is missing or wrong."""
     if not isinstance(state, dict) or "config" not in state or "model" not in state:
-        raise CheckpointError(f"{path} is not a vqlearn training checkpoint (no `config`/`model` entries)")
-    config = config_from_dict(upgrade_saved_config(state["config"]))
+        keys = f"; it holds {', '.join(map(str, list(state)[:6]))}" if isinstance(state, dict) else ""
+        hint = (" (a taming-transformers checkpoint? use vqlearn.pretrained.load_taming_vqgan)"
+                if isinstance(state, dict) and "state_dict" in state else "")
+        raise CheckpointError(f"{path} is not a vqlearn training checkpoint "
+                              f"(no `config`/`model` entries{keys}){hint}")
+    if not isinstance(state["config"], dict):
+        raise CheckpointError(f"{path}: its stored `config` is a {type(state['config']).__name__}, not a mapping")
+    try:
+        return config_from_dict(upgrade_saved_config(state["config"]))
+    except ConfigError as error:
+        raise CheckpointError(f"{path} stores a config this version cannot use:\n{error}") from None
+
+
+def model_from_state(state, path, device: str | torch.device = "cpu") -> tuple[Tokenizer, Config]:
+    """``(model, config)`` from a loaded vqlearn checkpoint dict (see :func:`load_model`)."""
+    config = saved_config(state, path)
     model = build_model(config)
     load_state_dict_checked(model, state["model"], f"checkpoint {path}")
     return model.to(device).eval(), config
@@ -143,6 +210,11 @@ def check_resumable(config: Config, state: dict) -> None:
     saved, current = upgrade_saved_config(state.get("config", {})), config_to_dict(config)
     if saved.get("model", {}).get("in_channels") is None:  # written before in_channels was stored
         saved = {**saved, "model": {**saved["model"], "in_channels": model_channels(config_from_dict(saved))}}
+    saved_family = saved.get("model", {}).get("family", "vqvae")
+    if saved_family != config.family:
+        raise CheckpointError(f"cannot resume: the checkpoint is a {saved_family} and the config a {config.family} "
+                              f"(model.family); resume with the checkpoint's config, or start a new run in another "
+                              f"--out directory")
     differences = []
     for section in _RESUME_MUST_MATCH:
         for key in sorted(set(saved.get(section, {})) | set(current[section])):

@@ -39,13 +39,14 @@ from pathlib import Path
 from typing import Annotated, Any, Literal, Union
 
 import yaml
-from annotated_types import Ge, Gt
+from annotated_types import Ge, Gt, Lt
 from pydantic import (BeforeValidator, ConfigDict, Discriminator, Field, Strict, Tag, TypeAdapter, ValidationError,
                       field_validator, model_validator)
 from pydantic.dataclasses import dataclass
 from pydantic_core import PydanticCustomError
 
 from vqlearn.codebook import INIT_METHODS
+from vqlearn.data import DATASETS
 from vqlearn.errors import ConfigError
 from vqlearn.losses import DISC_LOSSES, REC_LOSSES
 from vqlearn.models.vqgan import DDConfig
@@ -80,6 +81,7 @@ PositiveInt = Annotated[Int, Gt(0)]
 NonNegativeInt = Annotated[Int, Ge(0)]
 PositiveFloat = Annotated[Float, Gt(0)]
 NonNegativeFloat = Annotated[Float, Ge(0)]
+Fraction = Annotated[Float, Ge(0), Lt(1)]
 
 # ---------------------------------------------------------------------------
 # Sections
@@ -161,7 +163,7 @@ ModelConfig = Annotated[
 class DataConfig:
     """What :func:`vqlearn.data.build_dataset` is called with."""
 
-    name: str = "mnist"
+    name: str = "mnist"  # one of vqlearn.data.DATASETS
     root: str | None = None  # folder / downloaded datasets: where the files are
     image_size: PositiveInt | None = None  # None: the dataset's own size
     download: Bool = False
@@ -169,6 +171,13 @@ class DataConfig:
     train_split: str = "train"
     val_split: str = "test"
     num_workers: NonNegativeInt = 0  # 0 keeps CPU runs deterministic and exactly resumable
+
+    @field_validator("name")
+    @classmethod
+    def known_dataset(cls, name: str) -> str:
+        if name not in DATASETS:
+            raise ConfigError(f"config key `data.name`: unknown dataset {name!r}; choose one of: {', '.join(DATASETS)}")
+        return name
 
 
 @dataclass(config=SECTION)
@@ -189,15 +198,15 @@ class QuantizerConfig:
     kind: Literal[QUANTIZER_KINDS] | None = None
     beta: NonNegativeFloat = 0.25
     decay: Float | None = Field(None, gt=0, lt=1)  # ema only; None: 0.99
-    eps: Float | None = None  # ema only; None: 1e-5
+    eps: PositiveFloat | None = None  # ema only; None: 1e-5
     legacy: Bool | None = None  # vq only; None: False
     l2_normalize: Bool | None = None  # vq only
     lookup_dim: PositiveInt | None = None  # vq only
     init: Literal[INIT_METHODS] | None = None
     init_vectors: PositiveInt = 4096
-    init_iters: Int = 10
+    init_iters: NonNegativeInt = 10
     restart_every: NonNegativeInt = 0
-    restart_min_count: Int = 1
+    restart_min_count: NonNegativeInt = 1
 
 
 @dataclass(config=SECTION)
@@ -210,13 +219,13 @@ class LossConfig:
 
     kind: Literal[LOSS_KINDS] | None = None
     rec_loss: Literal[REC_LOSSES] = "mse"  # vq only (VQ-GAN's pixel loss is always L1)
-    codebook_weight: Float = 1.0
+    codebook_weight: NonNegativeFloat = 1.0
     # vqgan only (None: VQLPIPSWithDiscriminator's default)
     disc_start: NonNegativeInt | None = None
-    pixelloss_weight: Float | None = None
+    pixelloss_weight: NonNegativeFloat | None = None
     disc_num_layers: PositiveInt | None = None
-    disc_factor: Float | None = None
-    disc_weight: Float | None = None
+    disc_factor: NonNegativeFloat | None = None
+    disc_weight: NonNegativeFloat | None = None
     perceptual_weight: NonNegativeFloat | None = None
     use_actnorm: Bool | None = None
     disc_ndf: PositiveInt | None = None
@@ -240,7 +249,7 @@ class TrainConfig:
     batch_size: PositiveInt = 32
     lr: PositiveFloat = 3e-4
     scale_lr: Bool = False
-    betas: tuple[Float, Float] = (0.9, 0.999)
+    betas: tuple[Fraction, Fraction] = (0.9, 0.999)
     weight_decay: NonNegativeFloat = 0.0
     warmup_steps: NonNegativeInt = 0
     lr_schedule: Literal[LR_SCHEDULES] = "constant"  # cosine: to min_lr_ratio * lr at train.max_steps
@@ -248,7 +257,7 @@ class TrainConfig:
     grad_clip: PositiveFloat | None = None
     max_steps: PositiveInt = 1000
     max_seconds: PositiveFloat | None = None
-    seed: Int = 0
+    seed: NonNegativeInt = 0
     device: str = "auto"  # auto | cpu | cuda | cuda:N
     precision: Literal[PRECISIONS] = "auto"
     channels_last: Bool | None = None  # None: on CUDA
@@ -259,6 +268,7 @@ class TrainConfig:
     eval_every: NonNegativeInt = 0  # held-out PSNR every N steps (0: only at the end)
     eval_batches: NonNegativeInt = 8  # 0: no held-out evaluation
     num_samples: NonNegativeInt = 16  # images in each reconstruction grid
+    dist_timeout: PositiveFloat = 300.0  # torchrun: seconds a rank waits for another before the run ends with an error
 
     @field_validator("device")
     @classmethod
@@ -468,7 +478,9 @@ def apply_overrides(values: dict, overrides) -> dict:
     values = copy.deepcopy(values)
     for item in overrides or ():
         key, value = parse_override(item) if isinstance(item, str) else item
-        parts = key.split(".")
+        if not isinstance(key, str) or not key.strip() or any(not part.strip() for part in key.split(".")):
+            raise ConfigError(f"an override must name a dotted config key such as train.lr, got {key!r}")
+        parts = [part.strip() for part in key.split(".")]
         node = values
         for i, part in enumerate(parts[:-1]):
             child = node.get(part)
@@ -498,7 +510,13 @@ def load_config(source=None, overrides=()) -> Config:
             raise ConfigError(f"config file not found: {path}")
         with open(path) as f:
             try:
-                values = yaml.safe_load(f) or {}
+                values = yaml.safe_load(f)
             except yaml.YAMLError as error:
                 raise ConfigError(f"cannot parse {path} as YAML: {error}") from None
+        if values is None:
+            raise ConfigError(f"config file {path} is empty (or only comments); write the sections to change "
+                              f"(e.g. configs/vqvae_mnist.yaml), or `{{}}` to train every default on purpose")
+        if not isinstance(values, dict):
+            raise ConfigError(f"config file {path} must be a mapping of sections (model:, data:, quantizer:, loss:, "
+                              f"train:), got a YAML {type(values).__name__}")
     return config_from_dict(apply_overrides(values, overrides))

@@ -1,6 +1,6 @@
 """Evaluate a trained tokenizer on a held-out split: PSNR, SSIM, codebook usage, perplexity, LPIPS.
 
-    python -m vqlearn.evaluate runs/mnist/last.ckpt [--data NAME] [--split test]
+    python -m vqlearn.evaluate runs/mnist/last.ckpt [--data NAME] [--root DIR] [--image-size S] [--split test]
 
 prints, as its last line, one JSON object::
 
@@ -27,11 +27,11 @@ import torch.nn as nn
 from torch.utils.data import DataLoader, Dataset
 
 from vqlearn import runtime
-from vqlearn.build import load_model
-from vqlearn.checkpoint import CheckpointError, load_checkpoint
+from vqlearn.build import model_from_state
+from vqlearn.checkpoint import load_checkpoint
 from vqlearn.codebook import CodebookUsage, codebook_metrics
-from vqlearn.data import build_dataset, check_data_paths
-from vqlearn.errors import ConfigError
+from vqlearn.data import build_dataset, check_data_paths, dataset_spec
+from vqlearn.errors import DataError, UsageError, run_cli
 from vqlearn.images import denormalize, grey_to_rgb, image_of
 from vqlearn.metrics import psnr, ssim
 from vqlearn.perceptual import LPIPS_NETS
@@ -54,6 +54,9 @@ def evaluate_model(
     The model runs in eval mode (restored afterwards), so EMA codebooks do not move.
     ``lpips_model``: an LPIPS module taking two ``(B, 3, H, W)`` batches in [-1, 1].
     """
+    for name, value, least in (("batch_size", batch_size, 1), ("max_batches", max_batches, 1)):
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < least):
+            raise UsageError(f"--{name.replace('_', '-')} ({name}) must be an integer >= {least}, got {value!r}")
     device = torch.device(device) if device is not None else next(model.parameters()).device
     quantizers = model.quantizers
     usage = [CodebookUsage(q.num_indices) for q in quantizers]
@@ -82,7 +85,7 @@ def evaluate_model(
     finally:
         model.train(was_training)
     if count == 0:
-        raise ValueError("evaluate_model: the dataset gave no images")
+        raise DataError("evaluate_model: the dataset gave no images")
 
     result = {"psnr": totals["psnr"] / count}
     if min(x.shape[-2:]) >= 11:
@@ -103,38 +106,58 @@ def load_metric_lpips(net: str = "alex", device: str | torch.device = "cpu") -> 
     return load_lpips(net, download=False).to(device).eval()
 
 
+# How this command sets the data keys a checkpoint's config holds (see vqlearn.data.check_data_paths).
+EVALUATE_FLAGS = {"data.root": "--root {}", "data.name": "--data {}", "data.image_size": "--image-size {}"}
+
+
 def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m vqlearn.evaluate", description=__doc__.splitlines()[0])
     parser.add_argument("checkpoint", help="a last.ckpt written by python -m vqlearn.train")
     parser.add_argument("--data", default=None, help="dataset name (default: the checkpoint config's)")
     parser.add_argument("--root", default=None, help="dataset root (default: the checkpoint config's)")
+    parser.add_argument("--image-size", type=int, default=None,
+                        help="image side (default: the checkpoint config's, else the size the model trained at)")
     parser.add_argument("--split", default=None, help="split (default: the config's data.val_split, i.e. test)")
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--max-batches", type=int, default=None, help="evaluate only the first N batches")
     parser.add_argument("--device", default="auto", help="auto, cpu or cuda")
     parser.add_argument("--lpips-net", default="alex", choices=LPIPS_NETS)
+    parser.add_argument("--debug", action="store_true",
+                        help="show the full traceback of an error (also: VQLEARN_DEBUG=1)")
     return parser.parse_args(argv)
 
 
 def main(argv=None) -> int:
     args = parse_args(argv)
-    try:
-        device = runtime.pick_device(args.device)
-        model, config = load_model(args.checkpoint, device)
-        step = load_checkpoint(args.checkpoint).get("step")
-        data = config.data
-        data.name = args.data or data.name
-        data.root = args.root or data.root
-        split = args.split or data.val_split
-        check_data_paths(config.data)
-        dataset = build_dataset(data.name, split, image_size=data.image_size, root=data.root, augment=False)
-        channels = dataset[0].shape[0]
-        if channels != model.in_channels:
-            raise ValueError(f"--data {data.name} has {channels}-channel images but the checkpoint's model takes "
-                             f"{model.in_channels}; evaluate it on a dataset like the one it was trained on")
-    except (CheckpointError, ConfigError, ValueError, FileNotFoundError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
+    return run_cli(lambda: _main(args), args.debug)
+
+
+def _main(args: argparse.Namespace) -> int:
+    for flag, value in (("--batch-size", args.batch_size), ("--max-batches", args.max_batches),
+                        ("--image-size", args.image_size)):
+        if value is not None and value < 1:
+            raise UsageError(f"{flag} must be an integer >= 1, got {value}")
+    device = runtime.pick_device(args.device)
+    state = load_checkpoint(args.checkpoint, map_location=device)
+    model, config = model_from_state(state, args.checkpoint, device)
+    step = state.get("step")
+    data = config.data
+    trained_size = data.image_size or dataset_spec(data.name).image_size
+    if args.data is not None and args.data != data.name:
+        dataset_spec(args.data)  # an unknown name is an error that lists the names
+        data.image_size = None  # the new dataset's own size, unless --image-size says otherwise
+        if dataset_spec(args.data).image_size is None:
+            data.image_size = trained_size
+    data.name = args.data or data.name
+    data.root = args.root or data.root
+    data.image_size = args.image_size or data.image_size
+    split = args.split or data.val_split
+    check_data_paths(config.data, EVALUATE_FLAGS)
+    dataset = build_dataset(data.name, split, image_size=data.image_size, root=data.root, augment=False)
+    channels = dataset[0].shape[0]
+    if channels != model.in_channels:
+        raise DataError(f"--data {data.name} has {channels}-channel images but the checkpoint's model takes "
+                        f"{model.in_channels}; evaluate it on a dataset like the one it was trained on")
     lpips_model = load_metric_lpips(args.lpips_net, device)
     result = evaluate_model(model, dataset, args.batch_size, args.max_batches, device, lpips_model=lpips_model)
     result.update({"data": data.name, "split": split, "step": step})

@@ -12,11 +12,13 @@ Book: chapter "Training a VQ-VAE".
 from __future__ import annotations
 
 import json
+import warnings
 from pathlib import Path
 
 import torch
 import torch.distributed as dist
 
+from vqlearn.checkpoint import write_failure
 from vqlearn.runtime import is_distributed
 
 
@@ -59,9 +61,12 @@ class History:
         """Keep ``row`` and append it to ``metrics.jsonl``."""
         self.rows.append(row)
         if self.path is not None:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            with open(self.path, "a") as f:
-                f.write(json.dumps(row) + "\n")
+            try:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+                with open(self.path, "a") as f:
+                    f.write(json.dumps(row) + "\n")
+            except OSError as error:
+                raise write_failure(self.path, error, "metrics file") from None
 
     def update_last(self, values: dict) -> None:
         """Add ``values`` to the last row, in memory and in ``metrics.jsonl``."""
@@ -76,7 +81,21 @@ class History:
         (written after the checkpoint, by a run that then stopped)."""
         if self.path is None or not self.path.is_file():
             return
-        rows = [json.loads(line) for line in self.path.read_text().splitlines() if line.strip()]
+        rows, broken = [], []
+        for number, line in enumerate(self.path.read_text().splitlines(), 1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError:
+                row = None
+            if isinstance(row, dict) and isinstance(row.get("step"), int):
+                rows.append(row)
+            else:
+                broken.append(number)
+        if broken:  # a line cut short by a crash mid-append
+            warnings.warn(f"{self.path}: dropped {len(broken)} unreadable line(s) (line {broken[0]} first; "
+                          f"a run killed while writing it?)", stacklevel=3)
         self.rows = [row for row in rows if row["step"] <= step]
         self.path.write_text("".join(json.dumps(row) + "\n" for row in self.rows))
 

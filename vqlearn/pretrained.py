@@ -33,6 +33,7 @@ import torch
 import yaml
 
 from vqlearn.checkpoint import CheckpointError, load_checkpoint, load_state_dict_checked
+from vqlearn.errors import ConfigError
 from vqlearn.models.vqgan import VQGAN, DDConfig
 from vqlearn.models.vqvae import VQVAE
 from vqlearn.models.vqvae2 import VQVAE2
@@ -277,6 +278,13 @@ def read_taming_config(config: str | os.PathLike | dict) -> tuple[dict, Path | N
     for key in ("ddconfig", "n_embed", "embed_dim"):
         if key not in params:
             raise ValueError(f"`config`: {source} has no 'model.params.{key}', which a taming VQModel requires")
+    for key in ("n_embed", "embed_dim"):
+        value = params[key]
+        if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+            raise ConfigError(f"`config`: {source}'s 'model.params.{key}' must be a positive integer, got {value!r}")
+    if not isinstance(params["ddconfig"], dict):
+        raise ConfigError(f"`config`: {source}'s 'model.params.ddconfig' must be a mapping of the encoder/decoder "
+                          f"settings, got {type(params['ddconfig']).__name__}")
     unknown = sorted(set(params) - set(TAMING_USED_PARAMS) - set(TAMING_IGNORED_PARAMS))
     if unknown:
         raise ValueError(
@@ -313,7 +321,7 @@ def build_taming_vqgan(config: str | os.PathLike | dict) -> VQGAN:
     try:
         ddconfig = DDConfig.from_dict(params["ddconfig"])
     except (TypeError, ValueError) as error:
-        raise ValueError(f"`config`: model.params.ddconfig: {error}") from None
+        raise ConfigError(f"`config`: model.params.ddconfig: {error}") from None
     options = {
         # taming's VectorQuantizer2 defaults to legacy=True and VQModel never changes it.
         "legacy": True,

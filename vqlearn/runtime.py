@@ -17,8 +17,10 @@ Nothing here knows about models or configs. Book: chapter "Training a VQ-VAE".
 from __future__ import annotations
 
 import contextlib
+import datetime
 import os
 import random
+import re
 
 import numpy as np
 import torch
@@ -96,16 +98,41 @@ def world() -> tuple[int, int]:
     return 0, 1
 
 
-def init_distributed(device_name: str = "auto") -> bool:
-    """Join the process group torchrun describes (nccl on GPU, gloo on CPU). True if this call created it."""
+def init_distributed(device_name: str = "auto", timeout: float = 300.0) -> bool:
+    """Join the process group torchrun describes (nccl on GPU, gloo on CPU). True if this call created it.
+
+    ``timeout``: seconds a collective waits for the other ranks (``train.dist_timeout``) before it
+    fails, instead of hanging when a rank stops answering.
+    """
     _, world_size, local_rank = distributed_env()
     if world_size <= 1 or is_distributed():
         return False
     use_cuda = torch.cuda.is_available() and device_name != "cpu"
     if use_cuda:
         torch.cuda.set_device(local_rank)
-    dist.init_process_group("nccl" if use_cuda else "gloo")
+    dist.init_process_group("nccl" if use_cuda else "gloo", timeout=datetime.timedelta(seconds=timeout))
     return True
+
+
+_PEER_FAILURE = re.compile(r"timed out|timeout|connection closed by peer|connection reset by peer|pair closure|"
+                           r"broken pipe|communicator was aborted", re.IGNORECASE)
+
+
+def is_peer_failure(error: BaseException) -> bool:
+    """True for the errors a collective raises when another rank stopped answering or died."""
+    return bool(_PEER_FAILURE.search(str(error)))
+
+
+def describe_peer_failure(error: BaseException) -> str:
+    """One line for a peer failure: the other rank (with two ranks), or the peer's address if the backend gives it."""
+    text = str(error)
+    ranks = [r for r in range(dist.get_world_size()) if r != dist.get_rank()] if is_distributed() else []
+    who = f"rank {ranks[0]}" if len(ranks) == 1 else f"one of ranks {', '.join(map(str, ranks))}" if ranks else "a rank"
+    if re.search(r"timed out|timeout", text, re.IGNORECASE):
+        return f"{who} stopped answering: a collective operation got no reply"
+    peer = re.search(r"\[([0-9a-f.:]+)\]:(\d+)", text)
+    where = f" (its connection from {peer.group(1)}:{peer.group(2)} closed)" if peer else ""
+    return f"{who} died{where}"
 
 
 def any_rank(flags: list[bool], device: torch.device) -> list[bool]:

@@ -35,6 +35,7 @@ from __future__ import annotations
 import contextlib
 import os
 import time
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -46,14 +47,14 @@ from torch.utils.data import Dataset
 
 import vqlearn
 from vqlearn import runtime
-from vqlearn.build import (build_datasets, build_loss, build_model, check_resumable, learning_rate,
-                           resolve_in_channels)
-from vqlearn.checkpoint import load_checkpoint, load_state_dict_checked, save_atomic
+from vqlearn.build import (build_datasets, build_loss, build_model, check_data_fits_model, check_images_fit_model,
+                           check_resumable, learning_rate, resolve_in_channels, saved_config)
+from vqlearn.checkpoint import CheckpointError, load_checkpoint, load_state_dict_checked, save_atomic, write_failure
 from vqlearn.codebook import (CodebookUsage, QuantizerInputs, codebook_metrics, init_codebook_from_data, level_names,
                               restart_dead_codes)
 from vqlearn.config import Config, config_to_dict
 from vqlearn.data import EpochLoader
-from vqlearn.errors import ConfigError, NonFiniteLossError
+from vqlearn.errors import ConfigError, DataError, NonFiniteLossError
 from vqlearn.evaluate import evaluate_model
 from vqlearn.history import History
 from vqlearn.images import denormalize, first_images, image_of
@@ -116,8 +117,12 @@ class Trainer:
 
         # Data first (needs no randomness), then the weights from the seed.
         if train_data is None:
+            check_data_fits_model(config)
             train_data, default_val = build_datasets(config, with_val=t.eval_batches > 0 or t.sample_every > 0)
             val_data = val_data if val_data is not None else default_val
+        if len(train_data) == 0:
+            raise DataError(f"the training data (data.name={config.data.name}) has no images")
+        check_images_fit_model(config, image_of(train_data[0]))
         self.config = config = resolve_in_channels(config, train_data)
         self.train_data, self.val_data = train_data, val_data
         self.batches = EpochLoader(train_data, t.batch_size, t.seed, self.rank, self.world_size,
@@ -181,12 +186,22 @@ class Trainer:
         (bad,) = runtime.any_rank([not bool(torch.isfinite(loss.detach()))], self.device)
         if bad:
             values = ", ".join(f"{k}={float(v):.4g}" for k, v in log.items())
-            where = f" (saved checkpoint: {self.out_dir / 'last.ckpt'})" if self.out_dir else ""
             raise NonFiniteLossError(
                 f"non-finite {what} loss at step {self.step + 1} (global_step {self.step}); stopped before "
-                f"updating any weight{where}. Losses: {values}. Try a lower train.lr, train.grad_clip, "
-                f"or train.precision=fp32"
+                f"updating any weight{self.checkpoint_note()}. Losses: {values}. Try a lower train.lr, "
+                f"train.grad_clip, or train.precision=fp32"
             )
+
+    def checkpoint_note(self) -> str:
+        """Where the last good checkpoint is, for an error message: one that exists, with its step."""
+        if self.out_dir is None:
+            return " (no output directory, so no checkpoint)"
+        path = self.out_dir / "last.ckpt"
+        if self.saved_step >= 0 and path.is_file():
+            return f"; the last checkpoint, {path}, holds step {self.saved_step} (resume from it with --resume)"
+        if path.is_file():
+            return f"; {path} is the checkpoint from before this run"
+        return f"; no checkpoint was written yet (train.ckpt_every={self.config.train.ckpt_every})"
 
     def optimizer_step(self, optimizer: torch.optim.Optimizer, loss: torch.Tensor, params) -> torch.Tensor | None:
         """Backward, optional gradient clipping, step. Returns the gradient norm when clipping."""
@@ -346,7 +361,10 @@ class Trainer:
             reconstruction = self.model(self.to_device(self.sample_batch)).reconstruction
         self.model.train(was_training)
         path = self.out_dir / "samples" / f"step_{self.step:06d}.png"
-        save_image(reconstruction_grid(self.sample_batch, reconstruction.float(), nrow=8), path)
+        try:
+            save_image(reconstruction_grid(self.sample_batch, reconstruction.float(), nrow=8), path)
+        except OSError as error:
+            raise write_failure(path, error, "sample grid") from None
         self.sample_paths.append(path)
 
     def record(self, row: dict, bar) -> bool:
@@ -400,15 +418,31 @@ class Trainer:
         path = self.out_dir / "last.ckpt"
         if self.saved_step == self.step:
             return path if self.is_main else None
+        finite = bool(torch.stack([torch.isfinite(p).all() for p in self.model.parameters()]).all())
+        (bad,) = runtime.any_rank([not finite], self.device)
+        if bad:  # keep the last finite checkpoint as last.ckpt
+            raise NonFiniteLossError(f"the weights became non-finite by step {self.step}; not saving them"
+                                     f"{self.checkpoint_note()}. Try a lower train.lr, train.grad_clip, "
+                                     f"or train.precision=fp32")
         state = self.checkpoint_state()  # every rank takes part (RNG gather)
-        self.saved_step = self.step
         if not self.is_main:
+            self.saved_step = self.step
             return None
         save_atomic(state, path)
+        self.saved_step = self.step
         return path
 
-    def load_state(self, state: dict) -> None:
+    RESUME_KEYS = ("step", "config", "model", "optimizers", "scaler", "rng", "codebook_rng", "data", "loader_rng",
+                   "codebook_usage", "interval")
+
+    def load_state(self, state: dict, source: str = "checkpoint") -> None:
         """Continue from a :meth:`checkpoint_state` dict."""
+        saved_config(state, source)  # a vqlearn checkpoint with a usable config
+        missing = [key for key in self.RESUME_KEYS if key not in state]
+        if missing:
+            raise CheckpointError(f"cannot resume from {source}: it has no {', '.join(missing)} (a checkpoint "
+                                  f"for inference only, e.g. a shipped .pt?); load it with vqlearn.build.load_model, "
+                                  f"or train into a new --out")
         check_resumable(self.config, state)
         load_state_dict_checked(self.model, state["model"], "checkpoint `model`")
         if self.discriminator is not None:
@@ -416,7 +450,7 @@ class Trainer:
             self.opt_d.load_state_dict(state["optimizers"]["discriminator"])
         self.opt_g.load_state_dict(state["optimizers"]["autoencoder"])
         self.scaler.load_state_dict(state["scaler"])
-        self.step = state["step"]
+        self.step = self.saved_step = state["step"]
         self.batches.load_state(state["data"], state["loader_rng"])
         rngs = state["rng"]
         runtime.set_rng_state(rngs[self.rank] if len(rngs) == self.world_size else rngs[0])
@@ -434,8 +468,12 @@ class Trainer:
             raise ValueError("resume=True needs out_dir: the directory whose last.ckpt to continue from")
         path = self.out_dir / "last.ckpt"
         if not path.is_file():
+            if self.is_main:
+                warnings.warn(f"--resume: no checkpoint in {self.out_dir} (no last.ckpt); starting a fresh run",
+                              stacklevel=2)
+            self.history.truncate(0)  # rows of a run that never saved a checkpoint
             return False
-        self.load_state(load_checkpoint(path, map_location="cpu"))  # RNG states must stay on the CPU
+        self.load_state(load_checkpoint(path, map_location="cpu"), str(path))  # RNG states must stay on the CPU
         self.history.truncate(self.step)
         return True
 
@@ -444,7 +482,7 @@ class Trainer:
     def run(self, max_steps: int | None = None, max_seconds: float | None = None) -> TrainResult:
         """Train until ``max_steps`` (total, counting resumed steps) or ``max_seconds`` of this call."""
         t = self.config.train
-        max_steps = max_steps or t.max_steps
+        max_steps = t.max_steps if max_steps is None else max_steps  # 0 is a request: save and evaluate step 0
         max_seconds = max_seconds if max_seconds is not None else t.max_seconds
         start = time.perf_counter()
         if self.step == 0 and self.config.quantizer.init is not None:

@@ -10,24 +10,26 @@ from dataclasses import dataclass
 import numpy as np
 from torch.utils.data import Dataset
 
+from vqlearn.errors import DataError
+
 SPLITS = ("train", "test")
 
 
 def check_split(split: str) -> str:
     if split not in SPLITS:
-        raise ValueError(f"unknown split={split!r}; choose one of: {', '.join(SPLITS)}")
+        raise DataError(f"unknown split={split!r}; choose one of: {', '.join(SPLITS)}")
     return split
 
 
 def check_positive_int(value, arg: str) -> int:
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value <= 0:
-        raise ValueError(f"`{arg}` must be a positive integer, got {value!r}")
+        raise DataError(f"`{arg}` must be a positive integer, got {value!r}")
     return int(value)
 
 
 def check_seed(seed) -> int:
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise ValueError(f"`seed` must be a non-negative integer, got {seed!r}")
+        raise DataError(f"`seed` must be a non-negative integer, got {seed!r}")
     return int(seed)
 
 
@@ -77,7 +79,7 @@ class SeededDataset(Dataset):
         started with ``persistent_workers=True`` keep the epoch they copied.
         """
         if isinstance(epoch, bool) or not isinstance(epoch, (int, np.integer)) or epoch < 0:
-            raise ValueError(f"`epoch` must be a non-negative integer, got {epoch!r}")
+            raise DataError(f"`epoch` must be a non-negative integer, got {epoch!r}")
         self.epoch = int(epoch)
 
     def _rng(self, index: int) -> np.random.Generator:

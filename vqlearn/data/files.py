@@ -21,12 +21,13 @@ import torch
 from PIL import Image, ImageOps
 
 from vqlearn.data.base import SPLITS, Request, SeededDataset, check_positive_int, check_split
+from vqlearn.errors import DataError, DataNotFoundError
 from vqlearn.images import uint8_to_tensor
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".ppm", ".pgm", ".pbm")
 """File endings (case-insensitive) that :class:`ImageFolder` reads."""
 
-_DOWNLOAD_HINT = "pass download=True (CLI: --set data.download=true)"
+_DOWNLOAD_HINT = "pass download=True (python -m vqlearn.train: --set data.download=true)"
 
 
 def _fit(img: Image.Image, image_size: int) -> Image.Image:
@@ -81,7 +82,7 @@ def _torchvision_dataset(name: str, class_name: str, folder: str, split: str, ro
         if download:
             raise RuntimeError(f"could not download dataset {name!r} into root={root!r} ({err}); "
                                "are you offline? Place the files there yourself instead") from err
-        raise FileNotFoundError(
+        raise DataNotFoundError(
             f"dataset {name!r} not found under root={root!r} (expected {os.path.join(root, folder)}); "
             f"{_DOWNLOAD_HINT} to download it, or place the files there"
         ) from err
@@ -136,15 +137,18 @@ class ImageFolder(SeededDataset):
         self.image_size = check_positive_int(image_size, "image_size")
         check_split(split)
         if not os.path.isdir(root):
-            raise FileNotFoundError(f"dataset 'folder': root={root!r} is not a directory")
+            what = ("is a file, not a directory of images" if os.path.exists(root)
+                    else "is not a directory (it does not exist)")
+            raise DataNotFoundError(f"dataset 'folder': root={root!r} {what}")
         self.root = root
         self.flip = flip
         has_split_dirs = any(os.path.isdir(os.path.join(root, s)) for s in SPLITS)
         if has_split_dirs:
             top = os.path.join(root, split)
             if not os.path.isdir(top):
-                raise FileNotFoundError(
-                    f"dataset 'folder': root={root!r} has split folders but no {split!r} folder ({top})")
+                raise DataNotFoundError(
+                    f"dataset 'folder': root={root!r} has split folders but no {split!r} folder ({top}); "
+                    f"add {top}, or remove the train/test folders to split the images by a hash of their names")
             candidates = self._scan(top)
         else:
             candidates = [p for p in self._scan(root) if _is_test_file(os.path.relpath(p, root)) == (split == "test")]
@@ -165,8 +169,9 @@ class ImageFolder(SeededDataset):
             )
         self.skipped = bad
         if not self.paths:
-            raise ValueError(f"dataset 'folder': no readable images of split {split!r} under root={root!r} "
-                             f"(extensions: {', '.join(IMAGE_EXTENSIONS)})")
+            found = f"{len(bad)} unreadable file(s)" if bad else "no image files"
+            raise DataError(f"dataset 'folder': no readable images of split {split!r} under root={root!r} "
+                            f"({found}; read: {', '.join(IMAGE_EXTENSIONS)})")
         self._broken: set[int] = set()
 
     @staticmethod
@@ -202,7 +207,7 @@ class ImageFolder(SeededDataset):
             if self.flip and self._rng(index).random() < 0.5:
                 x = x.flip(-1)
             return x
-        raise RuntimeError(f"dataset 'folder': none of the {len(self.paths)} images under {self.root!r} decodes")
+        raise DataError(f"dataset 'folder': none of the {len(self.paths)} images under {self.root!r} decodes")
 
 
 def build_folder(request: Request) -> ImageFolder:

@@ -22,6 +22,7 @@ import torch.nn.functional as F
 from PIL import Image
 
 from vqlearn.data.base import Request, SeededDataset, check_positive_int
+from vqlearn.errors import DataError
 from vqlearn.images import bytes_to_tensor
 
 # Held-out photos are whole photos, so test crops show scenes the model never saw.
@@ -62,7 +63,7 @@ class TensorImages(SeededDataset):
     def __init__(self, images: torch.Tensor, flip: bool = False, seed: int = 0, fixed: bool = False):
         super().__init__(seed, fixed)
         if images.ndim != 4:
-            raise ValueError(f"`images` must have shape (N, C, H, W), got {tuple(images.shape)}")
+            raise DataError(f"`images` must have shape (N, C, H, W), got {tuple(images.shape)}")
         self.images = images
         self.flip = flip
 
@@ -211,7 +212,7 @@ def load_photo(name: str) -> np.ndarray:
     picture as ``chelsea``) and the ones that need a download (eagle, lily, ...).
     """
     if name not in PHOTOS_TRAIN + PHOTOS_TEST:
-        raise ValueError(f"unknown photo name={name!r}; choose one of: {', '.join(PHOTOS_TRAIN + PHOTOS_TEST)}")
+        raise DataError(f"unknown photo name={name!r}; choose one of: {', '.join(PHOTOS_TRAIN + PHOTOS_TEST)}")
     photo = _sklearn_photo(name + ".jpg") if name in ("china", "flower") else _skimage_photo(name)
     photo = np.ascontiguousarray(photo[..., :3])
     photo.setflags(write=False)
@@ -279,7 +280,7 @@ class PhotoCrops(SeededDataset):
         self.image_size = check_positive_int(image_size, "image_size")
         self.length = check_positive_int(length, "length")
         if not photos:
-            raise ValueError("`photos` must name at least one photo")
+            raise DataError("`photos` must name at least one photo")
         for s in scales:
             check_positive_int(s, "scales")
         self.photos = tuple(photos)

@@ -23,7 +23,7 @@ from torch.utils.data import Dataset
 
 from vqlearn.data import files, offline
 from vqlearn.data.base import Request, check_positive_int, check_seed, check_split
-from vqlearn.errors import ConfigError
+from vqlearn.errors import ConfigError, DataError
 
 
 @dataclass(frozen=True)
@@ -90,7 +90,7 @@ DATASETS: dict[str, DatasetSpec] = {spec.name: spec for spec in _SPECS}
 def dataset_spec(name: str) -> DatasetSpec:
     """The record of dataset ``name``; a ValueError listing the names if there is none."""
     if name not in DATASETS:
-        raise ValueError(f"unknown dataset name={name!r}; choose one of: {', '.join(DATASETS)}")
+        raise DataError(f"unknown dataset name={name!r}; choose one of: {', '.join(DATASETS)}")
     return DATASETS[name]
 
 
@@ -146,16 +146,16 @@ def build_dataset(
     seed = check_seed(seed)
     if length is not None:
         if not spec.random_crops:
-            raise ValueError(f"`length` applies only to dataset 'photos' (a fixed-size set of crops); "
+            raise DataError(f"`length` applies only to dataset 'photos' (a fixed-size set of crops); "
                              f"dataset {name!r} has a fixed size, so leave length=None")
         length = check_positive_int(length, "length")
     if spec.needs_root:
         if root is None:
-            raise ValueError(f"dataset {name!r} needs `root`: the directory that holds (or will hold) its files, "
+            raise DataError(f"dataset {name!r} needs `root`: the directory that holds (or will hold) its files, "
                              "e.g. root='data/' (CLI: --set data.root=data/)")
         root = os.path.expanduser(os.fspath(root))
     if image_size is None and spec.image_size is None:
-        raise ValueError(f"dataset {name!r} needs `image_size`: images are resized and center-cropped to it, "
+        raise DataError(f"dataset {name!r} needs `image_size`: images are resized and center-cropped to it, "
                          "e.g. image_size=64 (CLI: --set data.image_size=64)")
     augment = (split == "train") if augment is None else bool(augment)
     request = Request(
@@ -172,16 +172,29 @@ def build_dataset(
     return spec.build(request)
 
 
-def check_data_paths(data) -> None:
+# How a config key is set on the command line of ``python -m vqlearn.train``; other commands pass their own flags.
+TRAIN_FLAGS = {"data.root": "--set data.root={}", "data.image_size": "--set data.image_size={}",
+               "data.name": "--set data.name={}", "data.download": "--set data.download={}"}
+
+
+def check_data_paths(data, flags: dict[str, str] | None = None) -> None:
     """Fail early, before any work, when a config's ``data`` section cannot give images.
 
     ``data`` is the config's ``data`` section (anything with ``.name``,
     ``.root``, ``.download`` and ``.image_size``). Raises :class:`ConfigError`
     naming the key (``data.root``, ``data.image_size``), its value and the fix
     when a dataset that lives on disk has no ``root``, or a ``root`` that does
-    not exist and is not to be downloaded, or when a dataset without a native
-    size (``folder``) has no ``image_size``.
+    not exist (or, for ``folder``, is a file) and is not to be downloaded, or
+    when a dataset without a native size (``folder``) has no ``image_size``.
+
+    ``flags``: how the command that was run sets each key (default :data:`TRAIN_FLAGS`,
+    ``python -m vqlearn.train``'s ``--set``); a key it cannot set is left out of the fix.
     """
+    flags = TRAIN_FLAGS if flags is None else flags
+
+    def how(key: str, example: str) -> str:
+        return f" ({flags[key].format(example)})" if key in flags else ""
+
     spec = DATASETS.get(data.name)
     if spec is None:
         raise ConfigError(f"config key `data.name`: unknown dataset {data.name!r}; "
@@ -189,16 +202,21 @@ def check_data_paths(data) -> None:
     if spec.needs_root:
         if data.root is None:
             raise ConfigError(
-                f"dataset `{data.name}` reads files from disk: set config key `data.root` to their directory "
-                f"(e.g. --set data.root=/path/to/{data.name})"
+                f"dataset `{data.name}` reads files from disk: set config key `data.root` to their directory"
+                f"{how('data.root', f'/path/to/{data.name}')}"
             )
-        if not data.download and not Path(data.root).expanduser().exists():
+        root = Path(data.root).expanduser()
+        if not data.download and not root.exists():
+            download = how("data.download", "true")
             raise ConfigError(
                 f"config key `data.root`: {data.root} does not exist; point it at the {data.name} files"
-                + (" or set data.download=true to fetch them" if spec.can_download else "")
+                + (f" or let train download them{download}" if spec.can_download and download else "")
             )
+        if spec.name == "folder" and root.exists() and not root.is_dir():
+            raise ConfigError(f"config key `data.root`: {data.root} is a file; `folder` reads every image under a "
+                              f"directory, so point data.root at the directory that holds the images")
     if spec.image_size is None and data.image_size is None:
         raise ConfigError(
             f"dataset `{data.name}` needs config key `data.image_size`: images are resized and center-cropped "
-            "to it (e.g. --set data.image_size=64)"
+            f"to it{how('data.image_size', '64')}"
         )

@@ -17,6 +17,19 @@ import torch
 import torch.nn as nn
 
 
+def check_finite(x: torch.Tensor, name: str = "x") -> None:
+    """Raise a ``ValueError`` saying how many values of ``x`` are NaN/inf and where the first one is."""
+    if bool(torch.isfinite(x).all()):
+        return
+    bad = ~torch.isfinite(x)
+    first = tuple(int(i) for i in bad.nonzero()[0])
+    nan, total = int(torch.isnan(x).sum()), int(bad.sum())
+    raise ValueError(
+        f"`{name}` has {total} non-finite value(s) of {x.numel()} ({nan} NaN, {total - nan} +-inf), the first at "
+        f"index {first}; clean the input (e.g. torch.nan_to_num(x).clamp(-1, 1)) before tokenizing"
+    )
+
+
 class VQOutput(NamedTuple):
     """A training forward pass.
 
@@ -42,11 +55,24 @@ class Tokenizer(nn.Module):
     in_channels: int
     downsample_factor: int
 
-    def check_images(self, x: torch.Tensor, name: str = "x") -> None:
-        """Raise a ``ValueError`` naming ``name`` for a batch this model cannot encode."""
-        if not torch.is_tensor(x) or x.dim() != 4:
-            shape = tuple(x.shape) if torch.is_tensor(x) else type(x).__name__
-            raise ValueError(f"`{name}` must be a 4-D image batch (B, C, H, W), got {shape}")
+    def check_images(self, x: torch.Tensor, name: str = "x", finite: bool = False) -> None:
+        """Raise a ``ValueError``/``TypeError`` naming ``name`` for a batch this model cannot encode.
+
+        ``finite``: also refuse NaN and +-inf (one ``isfinite().all()``, a host sync: the
+        public ``tokenize``/``encode`` ask for it, the training forward pass does not --
+        there the trainer's non-finite-loss check catches bad input).
+        """
+        if not torch.is_tensor(x):
+            raise TypeError(f"`{name}` must be a torch.Tensor image batch (B, C, H, W) of floats in [-1, 1], "
+                            f"got a {type(x).__name__}; e.g. torch.as_tensor(...).float()")
+        if x.dim() != 4:
+            raise ValueError(f"`{name}` must be a 4-D image batch (B, C, H, W), got shape {tuple(x.shape)}"
+                             + ("; for one image use x[None]" if x.dim() == 3 else ""))
+        if not x.is_floating_point():
+            raise TypeError(
+                f"`{name}` must be a floating-point image batch in [-1, 1], got dtype {x.dtype}; "
+                f"for bytes 0..255 use x.float() / 127.5 - 1 (vqlearn.images.normalize(x.float() / 255))"
+            )
         if x.shape[1] != self.in_channels:
             raise ValueError(
                 f"`{name}` has {x.shape[1]} channels but this {type(self).__name__} was built for "
@@ -61,6 +87,23 @@ class Tokenizer(nn.Module):
                 f"width must be multiples of {f}; resize or crop to e.g. "
                 f"{max(f, h // f * f)}x{max(f, w // f * f)}"
             )
+        if finite:
+            check_finite(x, name)
+
+    def check_codes(self, codes, quantizer: nn.Module, name: str = "codes", level: str = "") -> None:
+        """Raise a ``TypeError``/``ValueError`` unless ``codes`` is an integer tensor ``(B, h, w)`` in ``[0, K-1]``."""
+        k = quantizer.num_indices
+        expected = f"expected {level}codes as an integer tensor (B, h, w) with values in [0, {k - 1}] ({k} codes)"
+        if not torch.is_tensor(codes):
+            raise TypeError(f"`{name}`: {expected}, got a {type(codes).__name__}; e.g. torch.as_tensor(codes)")
+        if codes.is_floating_point() or codes.is_complex() or codes.dtype == torch.bool:
+            raise TypeError(f"`{name}`: {expected}, got dtype {codes.dtype}; e.g. codes.long()")
+        if codes.dim() != 3:
+            hint = "; reshape a flat (B*h*w,) tensor with codes.view(B, h, w)" if codes.dim() == 1 else ""
+            hint = "; for one image use codes[None]" if codes.dim() == 2 else hint
+            raise ValueError(f"`{name}`: {expected}, got shape {tuple(codes.shape)}{hint}")
+        if codes.numel() and (int(codes.min()) < 0 or int(codes.max()) >= k):
+            raise ValueError(f"`{name}`: {expected}, got values in [{int(codes.min())}, {int(codes.max())}]")
 
     @property
     def quantizers(self) -> list[nn.Module]:

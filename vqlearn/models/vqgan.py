@@ -67,7 +67,27 @@ class DDConfig:
 
     def __post_init__(self):
         if self.attn_type not in ATTENTION_TYPES:
-            raise ValueError(f"ddconfig attn_type must be one of {ATTENTION_TYPES}, got {self.attn_type!r}")
+            raise ValueError(f"ddconfig.attn_type must be one of {ATTENTION_TYPES}, got {self.attn_type!r}")
+        for name in ("ch", "resolution", "z_channels", "num_groups", "in_channels", "out_ch"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+                raise ValueError(f"ddconfig.{name} must be a positive integer, got {value!r}")
+        if isinstance(self.num_res_blocks, bool) or not isinstance(self.num_res_blocks, int) or self.num_res_blocks < 0:
+            raise ValueError(f"ddconfig.num_res_blocks must be an integer >= 0, got {self.num_res_blocks!r}")
+        mult = tuple(self.ch_mult)
+        if not mult or any(isinstance(m, bool) or not isinstance(m, int) or m <= 0 for m in mult):
+            raise ValueError(f"ddconfig.ch_mult must be a non-empty list of positive integers, got {list(mult)}")
+        if not isinstance(self.dropout, (int, float)) or not 0 <= self.dropout < 1:
+            raise ValueError(f"ddconfig.dropout must be in [0, 1), got {self.dropout!r}")
+        widths = sorted({self.ch * m for m in (1, *mult)})
+        odd = [w for w in widths if w % self.num_groups]
+        if odd:
+            divisors = [g for g in (1, 2, 4, 8, 16, 32) if all(w % g == 0 for w in widths)]
+            raise ValueError(
+                f"ddconfig.num_groups is {self.num_groups}, which does not divide the channel widths {odd} "
+                f"(ch={self.ch} times ch_mult={list(mult)}): GroupNorm splits each width into num_groups groups; "
+                f"use one of {divisors}, or change ddconfig.ch"
+            )
 
 
 def middle(channels: int, config: DDConfig) -> nn.Module:
@@ -250,9 +270,12 @@ class VQGAN(Tokenizer):
     def get_last_layer(self) -> torch.Tensor:
         return self.decoder.conv_out.weight
 
-    def encode(self, x: torch.Tensor):
-        """``(B, C, H, W) -> Quantized`` (z_q ``(B, embed_dim, H/f, W/f)``, loss, codes, perplexity)."""
-        self.check_images(x)
+    def encode(self, x: torch.Tensor, finite: bool = True):
+        """``(B, C, H, W) -> Quantized`` (z_q ``(B, embed_dim, H/f, W/f)``, loss, codes, perplexity).
+
+        NaN/inf input is refused (``finite=False``, what the training forward pass uses, skips that check).
+        """
+        self.check_images(x, finite=finite)
         b, _, h, w = x.shape
         f = self.downsample_factor
         quantized = self.quantize(self.quant_conv(self.encoder(x)))
@@ -263,7 +286,7 @@ class VQGAN(Tokenizer):
         return self.decoder(self.post_quant_conv(z_q))
 
     def forward(self, x: torch.Tensor) -> VQOutput:
-        z_q, loss, codes, perplexity = self.encode(x)
+        z_q, loss, codes, perplexity = self.encode(x, finite=False)
         return VQOutput(self.decode(z_q), loss, (codes,), (perplexity,))
 
     @torch.no_grad()
@@ -274,5 +297,6 @@ class VQGAN(Tokenizer):
     @torch.no_grad()
     def detokenize(self, codes: torch.Tensor) -> torch.Tensor:
         """``(B, h, w)`` code indices -> ``(B, out_ch, h*f, w*f)`` images."""
+        self.check_codes(codes, self.quantize)
         return self.decode(self.quantize.lookup(codes))
 

@@ -114,12 +114,13 @@ class VQVAE(Tokenizer):
         return self.decoder[-2].weight
 
     def encode(self, x: torch.Tensor) -> torch.Tensor:
-        """``(B, in_channels, H, W) -> z_e (B, dim, H/4, W/4)``, before quantization."""
-        self.check_images(x)
+        """``(B, in_channels, H, W) -> z_e (B, dim, H/4, W/4)``, before quantization. NaN/inf input is refused."""
+        self.check_images(x, finite=True)
         return self.encoder(x)
 
     def forward(self, x: torch.Tensor) -> VQOutput:
-        z_q, loss, codes, perplexity = self.quantize(self.encode(x))
+        self.check_images(x)  # no finiteness check here: no host sync in a training step
+        z_q, loss, codes, perplexity = self.quantize(self.encoder(x))
         return VQOutput(self.decoder(z_q), loss, (codes,), (perplexity,))
 
     @torch.no_grad()
@@ -130,4 +131,5 @@ class VQVAE(Tokenizer):
     @torch.no_grad()
     def detokenize(self, codes: torch.Tensor) -> torch.Tensor:
         """``(B, h, w)`` code indices -> ``(B, in_channels, 4h, 4w)`` images."""
+        self.check_codes(codes, self.quantize)
         return self.decoder(self.quantize.lookup(codes))

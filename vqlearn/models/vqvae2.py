@@ -160,14 +160,15 @@ class VQVAE2(Tokenizer):
     def get_last_layer(self) -> torch.Tensor:
         return self.dec.blocks[-1].weight
 
-    def encode(self, x: torch.Tensor):
+    def encode(self, x: torch.Tensor, finite: bool = True):
         """Quantize both levels.
 
         ``(B, C, H, W) -> (quant_t (B, D, H/8, W/8), quant_b (B, D, H/4, W/4), loss, top, bottom)``
         where ``top``/``bottom`` are the code indices and ``loss`` the sum of
         both levels' commitment losses. Also returns each level's perplexity.
+        NaN/inf input is refused (``finite=False``, what the training forward pass uses, skips that check).
         """
-        self.check_images(x)
+        self.check_images(x, finite=finite)
         enc_b = self.enc_b(x)  # (B, channel, H/4, W/4)
         enc_t = self.enc_t(enc_b)  # (B, channel, H/8, W/8)
         quant_t, loss_t, top, perplexity_t = self.quantize_t(self.quantize_conv_t(enc_t))
@@ -181,7 +182,7 @@ class VQVAE2(Tokenizer):
         return self.dec(torch.cat([self.upsample_t(quant_t), quant_b], dim=1))
 
     def forward(self, x: torch.Tensor) -> VQOutput:
-        quant_t, quant_b, loss, top, bottom, perplexity = self.encode(x)
+        quant_t, quant_b, loss, top, bottom, perplexity = self.encode(x, finite=False)
         return VQOutput(self.decode(quant_t, quant_b), loss, (top, bottom), perplexity)
 
     @torch.no_grad()
@@ -194,11 +195,16 @@ class VQVAE2(Tokenizer):
     def detokenize(self, codes: tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:
         """``(top (B, h, w), bottom (B, 2h, 2w)) -> (B, C, 8h, 8w)``."""
         if not isinstance(codes, (tuple, list)) or len(codes) != 2:
-            raise ValueError("VQ-VAE-2 `codes` must be a pair (top, bottom) of LongTensors")
+            given = f"a {type(codes).__name__}" + (f" of shape {tuple(codes.shape)}" if torch.is_tensor(codes) else
+                                                    f" of {len(codes)}" if isinstance(codes, (tuple, list)) else "")
+            raise ValueError(f"VQ-VAE-2 `codes`: expected a pair (top (B, h, w), bottom (B, 2h, 2w)) of integer "
+                             f"tensors, as tokenize returns, got {given}")
         top, bottom = codes
-        if bottom.shape[-2:] != tuple(2 * s for s in top.shape[-2:]):
+        self.check_codes(top, self.quantize_t, "codes[0]", "top ")
+        self.check_codes(bottom, self.quantize_b, "codes[1]", "bottom ")
+        if bottom.shape[0] != top.shape[0] or bottom.shape[-2:] != tuple(2 * s for s in top.shape[-2:]):
             raise ValueError(
-                f"`codes`: bottom codes must be twice the top's size, got top {tuple(top.shape)} "
-                f"and bottom {tuple(bottom.shape)}"
+                f"`codes`: bottom codes must be twice the top's size, (B, 2h, 2w) for top (B, h, w), "
+                f"got top {tuple(top.shape)} and bottom {tuple(bottom.shape)}"
             )
         return self.decode(self.quantize_t.lookup(top), self.quantize_b.lookup(bottom))
