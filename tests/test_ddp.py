@@ -75,3 +75,48 @@ def test_two_cpu_processes_end_identical(tmp_path):
         lines = (tmp_path / name / "metrics.jsonl").read_text().splitlines()
         assert len(lines) == STEPS // 2
         assert (tmp_path / name / "last.ckpt").is_file()
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not torch.distributed.is_available() or not torch.distributed.is_gloo_available(),
+                    reason="needs torch.distributed with gloo")
+def test_a_rank_that_stops_answering_ends_the_run_with_one_line(tmp_path):
+    """SIGSTOP rank 1 mid-run: rank 0 ends within train.dist_timeout with one line naming rank 1, exit 1."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    port = free_ports(1)[0]
+    command = [sys.executable, "-m", "vqlearn.train", "-", "--out", str(tmp_path / "run"), "--no-progress",
+               "--max-steps", "100000"]
+    config = "{data: {name: mnist}, model: {dim: 8, num_codes: 16}, train: {batch_size: 8, dist_timeout: 3, " \
+             "log_every: 1, eval_batches: 0, sample_every: 0, ckpt_every: 0}}"
+    config_path = tmp_path / "tiny.yaml"
+    config_path.write_text(config)
+    command[3] = str(config_path)
+    ranks = []
+    for rank in (0, 1):
+        env = dict(os.environ, RANK=str(rank), LOCAL_RANK=str(rank), WORLD_SIZE="2", MASTER_ADDR="127.0.0.1",
+                   MASTER_PORT=str(port), OMP_NUM_THREADS="1")
+        ranks.append(subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
+    try:
+        metrics = tmp_path / "run" / "metrics.jsonl"
+        deadline = time.time() + 120
+        while not (metrics.exists() and len(metrics.read_text().splitlines()) >= 3):
+            assert time.time() < deadline and ranks[0].poll() is None, "training did not start"
+            time.sleep(0.2)
+        ranks[1].send_signal(signal.SIGSTOP)
+        stopped_at = time.time()
+        _, stderr = ranks[0].communicate(timeout=60)
+        waited = time.time() - stopped_at
+    finally:
+        for process in ranks:
+            process.kill()
+            process.wait()
+    lines = [line for line in stderr.splitlines() if line.strip()]
+    assert ranks[0].returncode == 1, stderr
+    assert "Traceback" not in stderr, stderr
+    assert lines[-1].startswith("error: rank 0 of 2: rank 1 stopped answering"), stderr
+    assert "train.dist_timeout=3 s" in lines[-1], stderr
+    assert waited < 3 + 30, waited
