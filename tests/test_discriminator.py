@@ -135,3 +135,33 @@ def test_features_end_with_the_logits(use_actnorm):
     assert len(features) == 3 + 2
     assert [tuple(f.shape[1:]) for f in features] == [(8, 32, 32), (16, 16, 16), (32, 8, 8), (64, 7, 7), (1, 6, 6)]
     assert torch.equal(features[-1], disc(x))
+
+
+@pytest.mark.parametrize("n_layers, size", [(1, 40), (2, 32), (3, 64), (3, 256)])
+def test_patch_coverage_matches_autograd(n_layers, size):
+    """Pixel (r, c) is counted once for every logit whose gradient is nonzero there."""
+    from vqlearn.discriminator import patch_coverage
+
+    coverage = patch_coverage(size, n_layers)
+    assert coverage.shape == (size, size) and coverage.dtype == torch.int64
+    if size > 64:  # the autograd check is slow at 256; the interior values are what matters there
+        interior = coverage[80:176, 80:176]
+        assert set(interior.unique().tolist()) <= {64, 72, 81}
+        return
+    torch.manual_seed(0)
+    d = NLayerDiscriminator(input_nc=1, ndf=2, n_layers=n_layers).double().eval()
+    x = torch.randn(1, 1, size, size, dtype=torch.double, requires_grad=True)
+    out = d(x)[0, 0]
+    counted = torch.zeros(size, size, dtype=torch.int64)
+    for i in range(out.shape[0]):
+        for j in range(out.shape[1]):
+            (grad,) = torch.autograd.grad(out[i, j], x, retain_graph=True)
+            counted += (grad[0, 0] != 0).long()
+    assert torch.equal(coverage, counted)
+
+
+def test_patch_coverage_rejects_too_small_inputs():
+    from vqlearn.discriminator import patch_coverage
+
+    with pytest.raises(ValueError, match="input_size=16"):
+        patch_coverage(16, n_layers=3)

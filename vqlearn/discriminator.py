@@ -7,11 +7,13 @@ but a grid of logits, one per overlapping image patch. Each logit only sees a
 ``receptive_field(n_layers)`` square of the input (70x70 pixels for the default
 ``n_layers=3``, hence "the 70x70 PatchGAN"), so the discriminator judges local
 texture and sharpness and leaves global structure to the reconstruction loss.
+On small inputs the window can cover most of the image: ``n_layers=2`` on the
+32x32 crops of ``configs/vqgan_photos.yaml`` sees 23 to 31 of the 32 rows per logit.
 
 The layers live in an ``nn.Sequential`` named ``main`` with taming-transformers'
 layout, so its checkpoint keys (``loss.discriminator.main.N.*``) load unchanged.
 
-Book: chapter "The PatchGAN discriminator" (planned).
+Book: chapter "The PatchGAN discriminator".
 """
 
 from __future__ import annotations
@@ -81,6 +83,30 @@ def patch_window(
         jump *= stride
     start = index * jump - offset
     return start, start + receptive_field(n_layers, kernel_size)
+
+
+def patch_coverage(input_size: int, n_layers: int = 3) -> torch.Tensor:
+    """How many logits see each pixel of a square ``input_size`` image: int64 ``(input_size, input_size)``.
+
+    Logit ``(i, j)`` sees rows :func:`patch_window` ``(i)`` and columns
+    :func:`patch_window` ``(j)``; this counts, for every pixel, the logits of the
+    ``output_size(input_size, n_layers)``-square grid whose window contains it.
+    The windows are ``receptive_field(n_layers)`` wide and ``2**n_layers`` apart,
+    so away from the borders a pixel is seen by ``ceil(70 / 8)**2 = 81`` or
+    ``floor(70 / 8)**2 = 64`` logits (or a mix, 72) for ``n_layers=3``, and by
+    fewer near the borders, where windows hang into the zero padding.
+    """
+    side = output_size(input_size, n_layers)
+    if side < 1:
+        raise ValueError(
+            f"input_size={input_size} is too small for n_layers={n_layers}: the logit grid would be empty; "
+            f"use a larger input_size or fewer layers"
+        )
+    per_axis = torch.zeros(input_size, dtype=torch.int64)
+    for index in range(side):
+        start, stop = patch_window(index, n_layers)
+        per_axis[max(start, 0) : min(stop, input_size)] += 1
+    return per_axis[:, None] * per_axis[None, :]
 
 
 class ActNorm(nn.Module):
