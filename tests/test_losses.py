@@ -244,3 +244,50 @@ def test_feature_matching_is_zero_for_perfect_reconstructions_and_before_disc_st
 def test_feature_matching_weight_must_be_non_negative():
     with pytest.raises(ValueError, match="feature_matching_weight"):
         make_loss(feature_matching_weight=-1.0)
+
+
+# --- generator losses (chapter "Hinge and vanilla GAN losses") ---
+
+from vqlearn.losses import hinge_g_loss, minimax_g_loss, non_saturating_g_loss  # noqa: E402
+
+
+def _grad(loss_fn, logits):
+    logits = logits.clone().requires_grad_(True)
+    (grad,) = torch.autograd.grad(loss_fn(logits), logits)
+    return grad
+
+
+def test_generator_losses_by_hand():
+    logits = torch.tensor([-3.0, 0.0, 2.0])
+    s = torch.sigmoid
+    assert hinge_g_loss(logits).item() == pytest.approx(1 / 3)
+    assert non_saturating_g_loss(logits).item() == pytest.approx(-torch.log(s(logits)).mean().item(), rel=1e-6)
+    assert minimax_g_loss(logits).item() == pytest.approx(torch.log(1 - s(logits)).mean().item(), rel=1e-6)
+    n = len(logits)
+    assert torch.equal(_grad(hinge_g_loss, logits), torch.full((n,), -1 / n))
+    assert torch.allclose(_grad(non_saturating_g_loss, logits), -s(-logits) / n)
+    assert torch.allclose(_grad(minimax_g_loss, logits), -s(logits) / n)
+
+
+def test_hinge_d_loss_gradient_is_exactly_zero_beyond_the_margin():
+    logits = torch.linspace(-3, 3, 61)
+    real = logits.clone().requires_grad_(True)
+    fake = logits.clone().requires_grad_(True)
+    grad_real, grad_fake = torch.autograd.grad(hinge_d_loss(real, fake), [real, fake])
+    assert (grad_real[logits > 1] == 0).all() and (grad_real[logits < 1] < 0).all()
+    assert (grad_fake[logits < -1] == 0).all() and (grad_fake[logits > -1] > 0).all()
+    real = logits.clone().requires_grad_(True)
+    fake = logits.clone().requires_grad_(True)
+    grad_real, grad_fake = torch.autograd.grad(vanilla_d_loss(real, fake), [real, fake])
+    assert (grad_real < 0).all() and (grad_fake > 0).all()  # vanilla never stops
+
+
+@pytest.mark.parametrize("disc_loss", ["hinge", "vanilla"])
+def test_g_loss_is_hinge_g_loss_for_both_disc_losses(batch, disc_loss):
+    dec, x, cb = batch
+    loss = make_loss(disc_loss=disc_loss, disc_start=0).eval()
+    rec = dec()
+    _, log = loss.generator_loss(cb, x, rec, global_step=10)
+    with torch.no_grad():
+        expected = hinge_g_loss(loss.discriminator(rec))
+    assert log["train/g_loss"].item() == pytest.approx(expected.item(), rel=1e-6)

@@ -22,11 +22,14 @@ For the autoencoder (encoder E, decoder G, codebook Z) VQ-GAN minimises
     lambda = ||grad_{G_L} L_rec|| / (||grad_{G_L} L_GAN|| + 1e-4)      (eq. 7)
 
 where ``G_L`` is the decoder's last layer, and the discriminator D minimises
-the hinge (or "vanilla" non-saturating) loss on real and reconstructed images.
+the hinge (or "vanilla", binary cross-entropy) loss on real and reconstructed images.
+``L_GAN`` is the same for both choices (:func:`hinge_g_loss`); it is not Goodfellow et al.'s
+non-saturating generator loss (:func:`non_saturating_g_loss`).
 ``disc_factor`` switches the GAN part on at step ``disc_start``.
 
-Book: chapter "Codebook and commitment losses", chapter "Training a VQ-VAE"; chapter "Hinge and
-vanilla GAN losses" (planned), chapter "The adaptive weight λ" (planned), chapter "Training a VQ-GAN" (planned).
+Book: chapter "Codebook and commitment losses", chapter "Training a VQ-VAE";
+chapter "Hinge and vanilla GAN losses", chapter "The adaptive weight λ" (planned),
+chapter "Training a VQ-GAN" (planned).
 """
 
 from __future__ import annotations
@@ -66,6 +69,39 @@ def vanilla_d_loss(logits_real: torch.Tensor, logits_fake: torch.Tensor) -> torc
     loss_real = F.softplus(-logits_real).mean()
     loss_fake = F.softplus(logits_fake).mean()
     return 0.5 * (loss_real + loss_fake)
+
+
+def hinge_g_loss(logits_fake: torch.Tensor) -> torch.Tensor:
+    """The generator loss of taming-transformers: ``-mean(D(x_hat))``. Logits of any shape -> scalar.
+
+    The hinge GAN's generator loss (Lim & Ye 2017, "Geometric GAN"; also Miyato et al.
+    2018, spectral normalisation). taming (``taming/modules/losses/vqperceptual.py``) uses it with *both*
+    discriminator losses, and so does :class:`VQLPIPSWithDiscriminator` (its ``g_loss``).
+    Its gradient is ``-1/N`` for every logit, however fake the sample looks.
+    """
+    return -logits_fake.mean()
+
+
+def non_saturating_g_loss(logits_fake: torch.Tensor) -> torch.Tensor:
+    """Goodfellow et al.'s non-saturating generator loss ``mean(softplus(-D(x_hat)))``. Logits -> scalar.
+
+    ``softplus(-l) = -log sigmoid(l)``: the generator maximises ``log D(G(z))``
+    (Goodfellow et al. 2014, §3) instead of minimising ``log(1 - D(G(z)))``; the
+    gradient ``-sigmoid(-l) / N`` is largest where the discriminator is sure the sample
+    is fake. Not used by taming or by :class:`VQLPIPSWithDiscriminator`.
+    """
+    return F.softplus(-logits_fake).mean()
+
+
+def minimax_g_loss(logits_fake: torch.Tensor) -> torch.Tensor:
+    """The generator's side of Goodfellow et al.'s minimax game: ``mean(log(1 - sigmoid(D(x_hat))))``.
+
+    Written stably as ``-mean(softplus(D(x_hat)))``. Logits -> scalar. Its gradient
+    ``-sigmoid(l) / N`` vanishes where the discriminator is sure the sample is fake
+    (l very negative): the saturation that Goodfellow et al. 2014 (§3) avoid with
+    :func:`non_saturating_g_loss`.
+    """
+    return -F.softplus(logits_fake).mean()
 
 
 def feature_matching_loss(features_real: list[torch.Tensor], features_fake: list[torch.Tensor]) -> torch.Tensor:
