@@ -123,3 +123,118 @@ def test_loss_module_with_lpips(squeeze_home):
     assert p > 0
     expected_rec = (x - rec).abs().mean() + 0.5 * p
     assert log["train/rec_loss"].item() == pytest.approx(expected_rec.item(), rel=1e-5)
+
+
+# ----------------------------------------------------------------------------
+# the command line: python -m vqlearn.perceptual
+
+
+def test_cli_download_calls_the_downloader_and_writes_into_the_hub_cache(torch_home, monkeypatch, capsys):
+    from vqlearn.perceptual import main
+
+    calls = []
+
+    def fake_download(url, dst, hash_prefix=None, progress=True):
+        calls.append((url, dst, hash_prefix))
+        with open(dst, "wb") as f:
+            f.write(b"weights")
+
+    monkeypatch.setattr(torch.hub, "download_url_to_file", fake_download)
+    expected = torch_home / "hub" / "checkpoints" / "vgg16-397923af.pth"
+    assert main(["--download", "vgg"]) == 0  # lpips' heads ship, and the trunk file is now there
+    assert calls == [("https://download.pytorch.org/models/vgg16-397923af.pth", str(expected), "397923af")]
+    assert expected.read_bytes() == b"weights"
+    assert str(expected) in capsys.readouterr().out
+    # a file already there is kept: no second download
+    assert main(["--download", "vgg"]) == 0
+    assert len(calls) == 1 and "already present" in capsys.readouterr().out
+
+
+def test_cli_download_several_nets(torch_home, monkeypatch):
+    from vqlearn.perceptual import main
+
+    urls = []
+
+    def fake_download(url, dst, hash_prefix=None, progress=True):
+        urls.append(url)
+        with open(dst, "wb") as f:
+            f.write(b"weights")
+
+    monkeypatch.setattr(torch.hub, "download_url_to_file", fake_download)
+    assert main(["--download", "alex", "squeeze"]) == 0
+    assert urls == [trunk_weights_url("alex"), trunk_weights_url("squeeze")]
+    assert (torch_home / "hub" / "checkpoints" / "alexnet-owt-7be5be79.pth").is_file()
+    assert (torch_home / "hub" / "checkpoints" / SQUEEZE_FILE).is_file()
+
+
+def test_cli_offline_is_one_clear_error_without_traceback(torch_home, monkeypatch, capsys):
+    from vqlearn.perceptual import main
+
+    def offline(url, dst, hash_prefix=None, progress=True):
+        raise urllib.error.URLError("no network")
+
+    monkeypatch.setattr(torch.hub, "download_url_to_file", offline)
+    assert main(["--download", "vgg"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("error: LPIPS(net='vgg') needs torchvision's ImageNet weights")
+    assert "downloading it failed" in err and "https://download.pytorch.org/models/vgg16-397923af.pth" in err
+    assert str(torch_home / "hub" / "checkpoints") in err and "perceptual_weight=0" in err
+    assert "Traceback" not in err
+    assert not (torch_home / "hub" / "checkpoints" / "vgg16-397923af.pth").exists()
+    with pytest.raises(LPIPSUnavailableError):  # --traceback lets the exception through
+        main(["--download", "vgg", "--traceback"])
+
+
+def test_cli_check_reports_where_and_whether(squeeze_home, capsys):
+    from vqlearn.perceptual import main
+
+    assert main(["--check", "squeeze"]) == 0
+    out = capsys.readouterr().out
+    assert f"present  {squeeze_home / 'hub' / 'checkpoints' / SQUEEZE_FILE}" in out
+    assert main([]) == 1  # no flag: every net; vgg and alex are missing here
+    out = capsys.readouterr().out
+    assert f"MISSING  {squeeze_home / 'hub' / 'checkpoints' / 'vgg16-397923af.pth'}" in out
+    assert "python -m vqlearn.perceptual --download alex" in out
+
+
+def test_cli_runs_as_a_module(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    env = dict(os.environ, TORCH_HOME=str(tmp_path), OMP_NUM_THREADS="1")
+    done = subprocess.run([sys.executable, "-m", "vqlearn.perceptual", "--check", "vgg"], env=env,
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 1, done.stderr
+    assert f"MISSING  {tmp_path / 'hub' / 'checkpoints' / 'vgg16-397923af.pth'}" in done.stdout
+    assert "Traceback" not in done.stderr
+    bad = subprocess.run([sys.executable, "-m", "vqlearn.perceptual", "--download", "resnet"], env=env,
+                         capture_output=True, text=True, timeout=120)
+    assert bad.returncode == 2 and "invalid choice: 'resnet'" in bad.stderr
+
+
+def test_load_lpips_uses_the_trunk_file_never_a_random_trunk(squeeze_home, fake_trunk, monkeypatch):
+    """The chapter's random-trunk LPIPS exists only in the book: the package's loader reads the trunk from disk."""
+    import lpips
+
+    built = []
+    real_lpips = lpips.LPIPS
+
+    def recording_lpips(*args, **kwargs):
+        built.append(kwargs)
+        return real_lpips(*args, **kwargs)
+
+    monkeypatch.setattr(lpips, "LPIPS", recording_lpips)
+    model = load_lpips("squeeze")
+    assert len(built) == 1 and not built[0].get("pnet_rand", False)
+    trunk = torch.load(fake_trunk, map_location="cpu", weights_only=True)
+    assert torch.equal(model.net.slice1[0].weight, trunk["features.0.weight"])  # the file's weights, not a fresh init
+
+
+def test_no_package_module_builds_a_random_trunk():
+    from pathlib import Path
+
+    import vqlearn
+
+    for path in Path(vqlearn.__file__).parent.rglob("*.py"):
+        assert "pnet_rand" not in path.read_text(), f"{path} mentions lpips' random-trunk switch"

@@ -109,7 +109,7 @@ def feature_matching_loss(features_real: list[torch.Tensor], features_fake: list
 
     Two lists of the same shapes, e.g. :meth:`NLayerDiscriminator.features` of
     real and reconstructed images. This is HiFi-GAN's feature matching loss
-    (Kong et al. 2020, §2.3; after MelGAN, Kumar et al. 2019): an L1 distance
+    (Kong et al. 2020, section "Training Loss Terms"; after MelGAN, Kumar et al. 2019): an L1 distance
     measured in the discriminator's learned feature spaces instead of in pixels,
     a perceptual loss that needs no pretrained network.
     """

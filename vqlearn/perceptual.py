@@ -29,13 +29,23 @@ checks the SHA-256 prefix in the file name only while downloading; a file that
 is already in the cache is loaded as it is. :func:`load_lpips` with
 ``download=True`` downloads with the hash check on.
 
-Book: chapter "Perceptual loss" (planned).
+On a machine with network, one command fetches the trunk into the right place::
+
+    python -m vqlearn.perceptual --download vgg     # also alex, squeeze
+    python -m vqlearn.perceptual                    # where each file is expected, and whether it is there
+
+(:func:`main`). A random trunk is no substitute: the book's chapter builds one
+in the chapter itself, labelled as such, to show the mechanism offline.
+
+Book: chapter "Perceptual loss".
 """
 
 from __future__ import annotations
 
+import argparse
 import importlib.util
 import os
+import sys
 import warnings
 from pathlib import Path
 
@@ -126,7 +136,8 @@ def _missing_trunk_message(net: str, reason: str) -> str:
         f"cache, currently TORCH_HOME={os.environ.get('TORCH_HOME', '<unset>')})\n"
         f"  URL:          {url}\n"
         f"Fix it one of these ways:\n"
-        f"  * on a machine with network: load_lpips({net!r}, download=True);\n"
+        f"  * on a machine with network: python -m vqlearn.perceptual --download {net}, "
+        f"or load_lpips({net!r}, download=True);\n"
         f"  * download {url} elsewhere and copy it into {path.parent}/ under the name {path.name};\n"
         f"  * train without the perceptual loss: VQLPIPSWithDiscriminator(..., perceptual_weight=0).\n"
         f"vqlearn never replaces the trunk with random features."
@@ -185,3 +196,74 @@ def load_lpips(net: str = "vgg", download: bool = False) -> nn.Module:
     model.eval()
     model.requires_grad_(False)
     return model
+
+
+# ----------------------------------------------------------------------------
+# command line: python -m vqlearn.perceptual [--check [NET ...]] [--download NET [NET ...]]
+
+
+def _status_line(net: str) -> str:
+    """Two or three lines: the trunk file (and how to get it when missing), then the linear heads."""
+    path = trunk_weights_path(net)
+    head = _head_weights_path(net)
+    lines = [f"{net:8s} trunk        {'present' if path.is_file() else 'MISSING'}  {path}"]
+    if not path.is_file():
+        lines.append(f"{'':8s}   get it: python -m vqlearn.perceptual --download {net}  "
+                     f"(or copy {trunk_weights_url(net)} there)")
+    if head is not None and head.is_file():
+        lines.append(f"{'':8s} linear heads present  {head}")
+    else:
+        lines.append(f"{'':8s} linear heads MISSING  (they ship with the lpips package: pip install lpips)")
+    return "\n".join(lines)
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m vqlearn.perceptual",
+        description="Check or fetch the ImageNet trunk weights that LPIPS needs, into torch.hub.get_dir()/checkpoints. "
+        "Without options: --check for every net.",
+    )
+    parser.add_argument("--check", nargs="*", choices=LPIPS_NETS, metavar="NET",
+                        help=f"print where each net's weights are expected and whether they are there "
+                             f"(default: all of {', '.join(LPIPS_NETS)}); exit status 1 if any is missing")
+    parser.add_argument("--download", nargs="+", choices=LPIPS_NETS, metavar="NET",
+                        help="download the trunk weights of these nets (vgg is VQ-GAN's) unless already present")
+    parser.add_argument("--traceback", action="store_true", help="show the full traceback of an error")
+    return parser.parse_args(argv)
+
+
+def main(argv=None) -> int:
+    """The command line. Returns the exit status: 0 when every net named is ready, 1 otherwise.
+
+    ``--download NET ...`` calls the same downloader as ``load_lpips(net, download=True)``
+    (``torch.hub.download_url_to_file`` with the hash check) for each missing trunk
+    file and writes it to :func:`trunk_weights_path`; a file already there is kept.
+    A failure (offline, say) prints the :class:`LPIPSUnavailableError` message as one
+    ``error:`` block on stderr, without a traceback (``--traceback`` shows it).
+    """
+    args = parse_args(argv)
+    try:
+        if args.download:
+            for net in args.download:
+                path = trunk_weights_path(net)
+                if path.is_file():
+                    print(f"{net}: already present: {path}")
+                    continue
+                _download_trunk(net, path)
+                print(f"{net}: downloaded {trunk_weights_url(net)} to {path}")
+        nets = args.check if args.check else (args.download or LPIPS_NETS)
+        if args.check is not None or not args.download:
+            print(f"torch hub cache: {Path(torch.hub.get_dir()) / 'checkpoints'} "
+                  f"(TORCH_HOME={os.environ.get('TORCH_HOME', '<unset>')})")
+            for net in nets:
+                print(_status_line(net))
+        return 0 if all(lpips_available(net) for net in nets) else 1
+    except LPIPSUnavailableError as error:
+        if args.traceback:
+            raise
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
