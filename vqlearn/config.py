@@ -26,7 +26,7 @@ Keys renamed or added since are brought up to date by
 :func:`upgrade_saved_config` when a checkpoint is read; in a YAML file or an
 override an old key is an error that names its new name.
 
-Book: chapter "Training a VQ-VAE" (the recipe configs); chapter "Training a VQ-GAN" (planned).
+Book: chapter "Training a VQ-VAE" (the recipe configs); chapter "Training a VQ-GAN".
 """
 
 from __future__ import annotations

@@ -13,7 +13,7 @@ A VQ-VAE-2 reports each level (``codebook_usage_top``, ``..._bottom``, ...) and
 their mean under the plain names. ``lpips`` (AlexNet LPIPS, lower is better)
 is included only when its weights are on disk (:func:`vqlearn.perceptual.lpips_available`).
 
-Book: chapter "Training a VQ-VAE", chapter "Training a VQ-GAN" (planned).
+Book: chapter "Training a VQ-VAE", chapter "Training a VQ-GAN".
 """
 
 from __future__ import annotations

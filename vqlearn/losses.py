@@ -28,8 +28,8 @@ non-saturating generator loss (:func:`non_saturating_g_loss`).
 ``disc_factor`` switches the GAN part on at step ``disc_start``.
 
 Book: chapter "Codebook and commitment losses", chapter "Training a VQ-VAE";
-chapter "Hinge and vanilla GAN losses", chapter "The adaptive weight λ" (planned),
-chapter "Training a VQ-GAN" (planned).
+chapter "Hinge and vanilla GAN losses", chapter "The adaptive weight λ",
+chapter "Training a VQ-GAN".
 """
 
 from __future__ import annotations

@@ -21,7 +21,7 @@ Nothing here downloads anything: point the loaders at files you have.
 
 Book: chapter "The VQ-VAE" (pytorch-vqvae's checkpoints),
 chapter "VQ-VAE-2: a hierarchy of codes" (rosinality's ImageNet model),
-chapter "Training a VQ-GAN" (planned) (taming's published checkpoints).
+chapter "The VQ-GAN encoder and decoder" (taming-transformers' checkpoints).
 """
 
 from __future__ import annotations
