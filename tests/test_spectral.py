@@ -73,3 +73,71 @@ def test_frequency_response_of_nearest_upsampling():
     assert mag[0] == pytest.approx(2.0) and mag[-1] == pytest.approx(0.0, abs=1e-12)
     with pytest.raises(ValueError, match="n_fft"):
         frequency_response(torch.ones(10), n_fft=8)
+
+
+# --- sharpness: radial power spectrum and high-frequency energy --------------------------------------------
+
+from vqlearn.spectral import high_frequency_energy, high_frequency_ratio, radial_power_spectrum  # noqa: E402
+
+
+def cosine_image(period: float, size: int = 32, channels: int = 1, axis: int = 1) -> torch.Tensor:
+    """``(1, channels, size, size)``: a cosine of the given period in pixels along columns (axis 1) or rows (0)."""
+    position = torch.arange(size, dtype=torch.float64)
+    wave = torch.cos(2 * math.pi * position / period)
+    image = wave[None, :].expand(size, size) if axis == 1 else wave[:, None].expand(size, size)
+    return image.expand(1, channels, size, size).clone()
+
+
+def test_radial_power_spectrum_adds_up_to_the_mean_square_and_finds_a_cosine():
+    x = torch.randn(4, 3, 16, 12, dtype=torch.float64)
+    edges, power = radial_power_spectrum(x, num_bins=8)
+    assert edges.shape == (9,) and power.shape == (4, 8)
+    assert edges[0] == 0 and edges[-1] == pytest.approx(math.sqrt(2) / 2)
+    assert torch.allclose(power.sum(1), (x**2).mean(dim=(2, 3)).sum(1))  # Parseval, mean included
+    # a cosine of period 4 px (0.25 cycles/pixel) puts all its power (1/2) in the ring holding 0.25
+    edges, power = radial_power_spectrum(cosine_image(4), num_bins=14)  # ring width 0.0505
+    ring = int(torch.bucketize(torch.tensor(0.25, dtype=torch.float64), edges, right=True)) - 1
+    assert power[0, ring] == pytest.approx(0.5) and power[0].sum() == pytest.approx(0.5)
+    # the (pi, pi) corner lands in the last ring
+    checker = ((torch.arange(8)[:, None] + torch.arange(8)[None, :]) % 2).double() * 2 - 1
+    _, power = radial_power_spectrum(checker[None, None], num_bins=5)
+    assert power[0, -1] == pytest.approx(1.0) and power[0, :-1].abs().max() < 1e-12
+
+
+def test_high_frequency_energy_keeps_only_fine_detail():
+    assert high_frequency_energy(cosine_image(2)).item() == pytest.approx(1.0)  # period 2: f = 0.5, cos^2 = 1
+    assert high_frequency_energy(cosine_image(32 / 10)).item() == pytest.approx(0.5)  # f = 0.3125 > 0.25
+    assert high_frequency_energy(cosine_image(8)).item() == pytest.approx(0.0, abs=1e-20)  # f = 0.125
+    assert high_frequency_energy(cosine_image(8), cutoff=0.1).item() == pytest.approx(0.5)
+    assert high_frequency_energy(cosine_image(2, axis=0), cutoff=0.45).item() == pytest.approx(1.0)
+    assert high_frequency_energy(torch.full((2, 3, 8, 8), 0.7)).tolist() == pytest.approx([0.0, 0.0], abs=1e-20)
+    # channels add up; a constant offset changes nothing
+    three = cosine_image(2, channels=3) + 5.0
+    assert high_frequency_energy(three).item() == pytest.approx(3.0)
+    # white noise: its variance times the share of DFT bins above the cutoff
+    noise = torch.randn(400, 1, 32, 32, dtype=torch.float64)
+    fy = torch.fft.fftfreq(32, dtype=torch.float64)
+    share = float(((fy[:, None] ** 2 + fy[None, :] ** 2).sqrt() > 0.25).double().mean())
+    assert high_frequency_energy(noise).mean().item() == pytest.approx(share, rel=0.02)
+
+
+def test_high_frequency_ratio_scores_blur_below_one_and_noise_above():
+    torch.manual_seed(0)
+    x = torch.randn(6, 3, 32, 32)
+    blur = torch.nn.functional.avg_pool2d(torch.nn.functional.pad(x, (1, 1, 1, 1), mode="reflect"), 3, stride=1)
+    assert torch.allclose(high_frequency_ratio(x, x), torch.ones(6, dtype=torch.float64))
+    assert (high_frequency_ratio(blur, x) < 0.2).all()
+    assert (high_frequency_ratio(x + 0.5 * torch.randn_like(x), x) > 1.1).all()
+    assert high_frequency_ratio(2 * x, x).tolist() == pytest.approx([4.0] * 6)  # power scales with amplitude^2
+    assert high_frequency_ratio(x[:1], torch.zeros_like(x[:1])).isinf().all()
+
+
+def test_sharpness_measures_check_their_arguments():
+    with pytest.raises(ValueError, match="same shape"):
+        high_frequency_ratio(torch.zeros(1, 3, 8, 8), torch.zeros(1, 3, 8, 4))
+    with pytest.raises(ValueError, match="cutoff"):
+        high_frequency_energy(torch.zeros(1, 1, 8, 8), cutoff=0.8)
+    with pytest.raises(ValueError, match=r"\(B, C, H, W\)"):
+        high_frequency_energy(torch.zeros(8, 8))
+    with pytest.raises(ValueError, match="num_bins"):
+        radial_power_spectrum(torch.zeros(1, 1, 8, 8), num_bins=0)
