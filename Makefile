@@ -2,6 +2,7 @@
 #   make book   set up .venv (once) and build the HTML book into _build/html
 #   make test   set up .venv (once) and run every test: pytest, then the chapters under nbval
 #   make checkpoints   retrain the VQ-GAN checkpoints shipped in checkpoints/ (about 20 min on 2 cores)
+#   make checkpoints-mnist   retrain the MNIST tokenizers shipped in checkpoints/ (about 15 min on 2 cores)
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
@@ -11,7 +12,7 @@ SHELL := /bin/bash
 PIP_LOG := $(VENV)/pip.log
 QUIET_PIP := > $(PIP_LOG) 2>&1 || { cat $(PIP_LOG); exit 1; }
 
-.PHONY: setup book test test-unit test-book checkpoints clean
+.PHONY: setup book test test-unit test-book checkpoints checkpoints-mnist clean
 
 setup: $(STAMP)
 
@@ -37,6 +38,9 @@ test-book: $(STAMP)
 
 checkpoints: $(STAMP)
 	$(PY) checkpoints/make_shipped.py
+
+checkpoints-mnist: $(STAMP)
+	$(PY) checkpoints/make_shipped_mnist.py
 
 clean:
 	rm -rf _build
