@@ -37,8 +37,11 @@ import torch
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
-CONFIG = REPO / "configs" / "vqgan_photos.yaml"
-RUNS = {"vqgan_photos": [], "vqgan_photos_no_gan": ["loss.disc_factor=0"]}
+# name -> (config, overrides)
+RUNS = {
+    "vqgan_photos": ("configs/vqgan_photos.yaml", []),
+    "vqgan_photos_no_gan": ("configs/vqgan_photos.yaml", ["loss.disc_factor=0"]),
+}
 EVAL_BATCH_SIZE = 64
 
 
@@ -70,15 +73,15 @@ def evaluate_shipped(path: Path) -> dict:
     return evaluate_model(model, test_set, batch_size=EVAL_BATCH_SIZE)
 
 
-def train_all(run_dir: Path) -> None:
-    """Start one ``python -m vqlearn.train`` per run, one thread each, and wait for both."""
+def train_all(runs: dict, run_dir: Path) -> None:
+    """Start one ``python -m vqlearn.train`` per run, one thread each, and wait for all of them."""
     env = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
     processes = {}
-    for name, overrides in RUNS.items():
+    for name, (config, overrides) in runs.items():
         out = run_dir / name
         if out.exists():
             shutil.rmtree(out)
-        command = [sys.executable, "-m", "vqlearn.train", str(CONFIG), "--out", str(out), "--no-progress"]
+        command = [sys.executable, "-m", "vqlearn.train", str(REPO / config), "--out", str(out), "--no-progress"]
         for override in overrides:
             command += ["--set", override]
         print("running:", " ".join(command), flush=True)
@@ -94,20 +97,21 @@ def training_seconds(metrics_path: Path) -> float:
     return last["time"]
 
 
-def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def ship(runs: dict, record_name: str, argv=None, description: str = "") -> int:
+    """Train ``runs`` (name -> (config, overrides)) side by side and write their files and ``record_name``."""
+    parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--runs", default=str(REPO / "runs" / "shipped"), help="where the training runs write")
     args = parser.parse_args(argv)
     run_dir = Path(args.runs)
-    train_all(run_dir)
+    train_all(runs, run_dir)
     record = {}
-    for name, overrides in RUNS.items():
+    for name, (config, overrides) in runs.items():
         checkpoint = torch.load(run_dir / name / "last.ckpt", map_location="cpu", weights_only=True)
         target = HERE / f"{name}.pt"
         torch.save(shipped_state(checkpoint), target)
         shutil.copyfile(run_dir / name / "metrics.jsonl", HERE / f"{name}.metrics.jsonl")
         record[name] = {
-            "config": str(CONFIG.relative_to(REPO)),
+            "config": config,
             "overrides": overrides,
             "steps": checkpoint["step"],
             "train_seconds": round(training_seconds(run_dir / name / "metrics.jsonl")),
@@ -118,8 +122,12 @@ def main(argv=None) -> int:
             "metrics": evaluate_shipped(target),
         }
         print(name, json.dumps(record[name]), flush=True)
-    (HERE / "shipped.json").write_text(json.dumps(record, indent=2) + "\n")
+    (HERE / record_name).write_text(json.dumps(record, indent=2) + "\n")
     return 0
+
+
+def main(argv=None) -> int:
+    return ship(RUNS, "shipped.json", argv, __doc__.splitlines()[0])
 
 
 if __name__ == "__main__":
