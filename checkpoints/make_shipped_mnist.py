@@ -14,7 +14,7 @@ For each run this writes, into this folder, ``NAME.pt`` (``{"config", "model", "
 (the training log) and, for both, ``shipped_mnist.json``: overrides, steps, training time, torch
 version, file size and the held-out metrics of the shipped weights
 (:func:`vqlearn.evaluate.evaluate_model` on the test split, batch 64, one thread).
-``tests/test_prior.py`` checks that each file loads and reproduces those metrics.
+``tests/test_shipped.py`` checks that each file loads and reproduces those metrics.
 
     .venv/bin/python checkpoints/make_shipped_mnist.py      # a few minutes on 2 cores
 """

@@ -1,12 +1,9 @@
-"""vqlearn.prior (the transformer prior over codes) and the shipped MNIST tokenizers.
+"""vqlearn.prior, the transformer prior over codes (the shipped MNIST tokenizers it reads are checked in
+tests/test_shipped.py).
 
-The prior: causal masking (by autograd and by perturbation), the raster flatten/unflatten round trip,
+Causal masking (by autograd and by perturbation), the raster flatten/unflatten round trip,
 sampling shapes, determinism under a seed and what temperature/top-k do, a short training run whose
 held-out loss falls, exact resume, the config's errors.
-
-The shipped tokenizers (``checkpoints/make_shipped_mnist.py``, ``make checkpoints-mnist``): each file
-in ``checkpoints/shipped_mnist.json`` loads, matches its config and reproduces its recorded held-out
-metrics (one thread: deterministic; tolerances leave room for float rounding on another CPU or torch).
 """
 
 from __future__ import annotations
@@ -18,24 +15,12 @@ from pathlib import Path
 import pytest
 import torch
 
-from vqlearn.build import build_datasets, load_model, resolve_in_channels
-from vqlearn.config import config_to_dict, load_config
 from vqlearn.errors import ConfigError
-from vqlearn.evaluate import evaluate_model
 from vqlearn.prior import (CodePrior, PriorConfig, batch_indices, bits_per_token, flatten_codes, load_prior,
                            load_prior_config, train_prior, unflatten_codes)
 
 REPO = Path(__file__).resolve().parents[1]
-SHIPPED = REPO / "checkpoints"
 SMALL = PriorConfig(vocab_size=16, block_size=12, num_classes=3, n_layer=2, n_head=2, n_embd=16)
-
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def small_model(seed=0, **changes) -> CodePrior:
@@ -199,43 +184,3 @@ def test_config_errors_name_the_key():
         load_prior_config(None, ["train.lr=fast"])
     setup = load_prior_config(REPO / "configs" / "prior" / "mnist.yaml")
     assert setup.model.block_size == 49 and setup.model.num_classes == 10
-
-
-# -- the shipped MNIST tokenizers ---------------------------------------------------------
-
-
-def shipped_record() -> dict:
-    path = SHIPPED / "shipped_mnist.json"
-    assert path.is_file(), f"{path} is missing: run `make checkpoints-mnist` (checkpoints/make_shipped_mnist.py)"
-    return json.loads(path.read_text())
-
-
-SHIPPED_RUNS = ("vqvae_mnist", "vqvae_mnist_seed")
-MAX_BYTES = {"vqvae_mnist": 1 * 2**20, "vqvae_mnist_seed": 10 * 2**20}  # the seed's recipe is 256 wide: 4.9M weights
-
-
-def test_shipped_mnist_json_lists_both_runs():
-    assert sorted(shipped_record()) == sorted(SHIPPED_RUNS)
-
-
-@pytest.mark.parametrize("name", SHIPPED_RUNS)
-def test_shipped_mnist_tokenizer_loads_and_reproduces_its_metrics(name):
-    entry = shipped_record()[name]
-    path = SHIPPED / f"{name}.pt"
-    assert path.stat().st_size == entry["size_bytes"] <= MAX_BYTES[name]
-    model, config = load_model(path)
-    expected = resolve_in_channels(load_config(REPO / entry["config"], entry["overrides"]))
-    assert config_to_dict(config) == config_to_dict(expected)
-    state = torch.load(path, map_location="cpu", weights_only=True)
-    assert state["step"] == entry["steps"] == config.train.max_steps
-    assert all(v.dtype == torch.float16 for v in state["model"].values() if v.is_floating_point())
-    log = [json.loads(line) for line in (SHIPPED / f"{name}.metrics.jsonl").read_text().splitlines()]
-    assert log[-1]["step"] == entry["steps"]
-    _, test_set = build_datasets(config)
-    measured = evaluate_model(model, test_set, batch_size=entry["eval_batch_size"])
-    recorded = entry["metrics"]
-    assert measured["num_images"] == recorded["num_images"] == len(test_set)
-    assert measured["psnr"] == pytest.approx(recorded["psnr"], abs=1e-3)
-    assert measured["ssim"] == pytest.approx(recorded["ssim"], abs=1e-4)
-    assert abs(measured["codes_used"] - recorded["codes_used"]) <= 1
-    assert measured["perplexity"] == pytest.approx(recorded["perplexity"], rel=1e-3)
