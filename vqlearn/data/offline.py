@@ -112,6 +112,16 @@ def _mnist_split(labels: np.ndarray, split: str, test_per_class: int = 50) -> np
     return order[keep]
 
 
+def mnist_labels(split: str) -> torch.Tensor:
+    """The digit labels ``(N,)`` (int64) of the ``mnist`` dataset's ``split``, in the dataset's item order.
+
+    The datasets yield images only; a class-conditional model (the prior of the chapter
+    "Generating images from tokens") takes its labels from here.
+    """
+    _, labels = _mnist_arrays()
+    return torch.from_numpy(labels[_mnist_split(labels, split)])
+
+
 def _fixed_split(n: int, n_test: int, split: str) -> np.ndarray:
     """Indices of a fixed split of ``range(n)``: the last ``n_test`` of a fixed permutation are ``test``."""
     order = np.random.default_rng(0).permutation(n)
