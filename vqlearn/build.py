@@ -193,11 +193,18 @@ def learning_rate(config: Config, step: int, world_size: int = 1) -> float:
     """
     t = config.train
     lr = t.lr * t.batch_size * world_size if t.scale_lr else t.lr
-    if t.warmup_steps and step < t.warmup_steps:
-        return lr * (step + 1) / t.warmup_steps
-    if t.lr_schedule == "cosine":
-        progress = min(1.0, (step - t.warmup_steps) / max(1, t.max_steps - t.warmup_steps))
-        lr *= t.min_lr_ratio + (1 - t.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * progress))
+    return warmup_cosine(lr, step, t.warmup_steps, t.max_steps, t.min_lr_ratio, cosine=t.lr_schedule == "cosine")
+
+
+def warmup_cosine(lr: float, step: int, warmup_steps: int, max_steps: int, min_lr_ratio: float,
+                  cosine: bool = True) -> float:
+    """``lr`` at ``step`` (0-based): linear warmup over ``warmup_steps``, then constant or (``cosine``) a
+    half cosine down to ``min_lr_ratio * lr`` at ``max_steps``. The tokenizers' and the prior's schedule."""
+    if warmup_steps and step < warmup_steps:
+        return lr * (step + 1) / warmup_steps
+    if cosine:
+        progress = min(1.0, (step - warmup_steps) / max(1, max_steps - warmup_steps))
+        lr *= min_lr_ratio + (1 - min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * progress))
     return lr
 
 

@@ -41,6 +41,7 @@ import torch.nn.functional as F
 import yaml
 
 from vqlearn import runtime
+from vqlearn.build import warmup_cosine
 from vqlearn.checkpoint import load_checkpoint, load_state_dict_checked, save_atomic
 from vqlearn.errors import ConfigError
 from vqlearn.history import History
@@ -407,10 +408,7 @@ def load_prior_config(path: str | os.PathLike | None = None, overrides=()) -> Pr
 
 def prior_learning_rate(t: PriorTrainConfig, step: int) -> float:
     """Linear warmup over ``warmup_steps``, then a half cosine down to ``min_lr_ratio * lr`` at ``max_steps``."""
-    if step < t.warmup_steps:
-        return t.lr * (step + 1) / t.warmup_steps
-    progress = min(1.0, (step - t.warmup_steps) / max(1, t.max_steps - t.warmup_steps))
-    return t.lr * (t.min_lr_ratio + (1 - t.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * progress)))
+    return warmup_cosine(t.lr, step, t.warmup_steps, t.max_steps, t.min_lr_ratio)
 
 
 def batch_indices(num: int, batch_size: int, seed: int, step: int) -> torch.Tensor:
