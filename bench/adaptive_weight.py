@@ -46,7 +46,7 @@ sys.path.insert(0, str(ROOT))
 
 from vqlearn.data import build_dataset  # noqa: E402
 from vqlearn.evaluate import evaluate_model  # noqa: E402
-from vqlearn.losses import calculate_adaptive_weight  # noqa: E402
+from vqlearn.losses import AdaptiveWeightRecorder  # noqa: E402
 from vqlearn.train import Trainer, load_config  # noqa: E402
 
 # The chapter's model: book/13_adaptive_weight.ipynb, OVERRIDES.
@@ -55,34 +55,13 @@ OVERRIDES = ["model.ddconfig.ch=16", "model.ddconfig.num_groups=8", "quantizer.r
 SETTINGS = ("adaptive", "fixed", "matched", "none")
 
 
-class WeightRecorder:
-    """Stands in for ``loss.calculate_adaptive_weight(nll_loss, g_loss, last_layer)`` and records the norms.
-
-    ``fixed=None`` returns vqlearn's adaptive weight; a number returns that constant.
-    ``rows`` holds ``(||grad nll||, ||grad g||, w)`` per call (one call per step with the GAN on).
-    """
-
-    def __init__(self, loss, fixed: float | None = None):
-        self.loss, self.fixed, self.rows = loss, fixed, []
-
-    def __call__(self, nll_loss, g_loss, last_layer):
-        nll_grad = torch.autograd.grad(nll_loss, last_layer, retain_graph=True)[0]
-        g_grad = torch.autograd.grad(g_loss, last_layer, retain_graph=True)[0]
-        if self.fixed is None:
-            weight = calculate_adaptive_weight(nll_loss, g_loss, last_layer, self.loss.discriminator_weight)
-        else:
-            weight = torch.tensor(float(self.fixed), device=nll_loss.device)
-        self.rows.append((float(nll_grad.norm()), float(g_grad.norm()), float(weight)))
-        return weight
-
-
 def run(setting: str, seed: int, steps: int, disc_start: int, fixed: float | None):
     """Train one run; returns ``(model, recorder rows)``."""
     overrides = OVERRIDES + [f"train.max_steps={steps}", f"train.seed={seed}", f"loss.disc_start={disc_start}"]
     if setting == "none":
         overrides.append("loss.disc_factor=0")
     trainer = Trainer(load_config(ROOT / "configs" / "vqgan_photos.yaml", overrides), progress=False)
-    recorder = WeightRecorder(trainer.loss_fn, fixed)
+    recorder = AdaptiveWeightRecorder(trainer.loss_fn, fixed)
     trainer.loss_fn.calculate_adaptive_weight = recorder
     try:
         trainer.run(steps)

@@ -291,3 +291,25 @@ def test_g_loss_is_hinge_g_loss_for_both_disc_losses(batch, disc_loss):
     with torch.no_grad():
         expected = hinge_g_loss(loss.discriminator(rec))
     assert log["train/g_loss"].item() == pytest.approx(expected.item(), rel=1e-6)
+
+
+def test_adaptive_weight_recorder_records_and_can_fix_the_weight(batch):
+    from vqlearn.losses import AdaptiveWeightRecorder
+
+    dec, x, cb = batch
+    loss_fn = make_loss(disc_weight=0.3)
+    recorder = AdaptiveWeightRecorder(loss_fn)
+    loss_fn.calculate_adaptive_weight = recorder
+    rec = dec()
+    _, log = loss_fn(cb, x, rec, 0, global_step=10, last_layer=dec.get_last_layer())
+    nll = (x - rec).abs().mean()
+    g_loss = -loss_fn.discriminator(rec).mean()
+    last = dec.get_last_layer()
+    nll_norm = torch.autograd.grad(nll, last, retain_graph=True)[0].norm().item()
+    g_norm = torch.autograd.grad(g_loss, last)[0].norm().item()
+    (row,) = recorder.rows
+    assert row[0] == pytest.approx(nll_norm, rel=1e-5) and row[1] == pytest.approx(g_norm, rel=1e-5)
+    assert row[2] == pytest.approx(log["train/d_weight"].item()) == pytest.approx(0.3 * nll_norm / (g_norm + 1e-4), rel=1e-4)
+    loss_fn.calculate_adaptive_weight = AdaptiveWeightRecorder(loss_fn, fixed=0.8)
+    _, log = loss_fn(cb, x, dec(), 0, global_step=10, last_layer=dec.get_last_layer())
+    assert log["train/d_weight"].item() == pytest.approx(0.8)

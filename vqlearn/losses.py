@@ -147,6 +147,32 @@ def calculate_adaptive_weight(
 
 
 
+class AdaptiveWeightRecorder:
+    """Stands in for ``loss.calculate_adaptive_weight(nll_loss, g_loss, last_layer)`` and records the norms.
+
+    Install it on one loss module (``loss.calculate_adaptive_weight = AdaptiveWeightRecorder(loss)``,
+    an instance attribute: the class is untouched). ``fixed=None`` returns vqlearn's adaptive weight
+    (:func:`calculate_adaptive_weight` with the loss's ``disc_weight``); a number returns that constant
+    instead, the fixed weight that eq. 7 replaces. ``rows`` holds one ``(||grad nll||, ||grad g||, weight)``
+    per call, i.e. per step with the GAN term on (norms at ``last_layer``).
+
+    Book: chapter "The adaptive weight λ" (and ``bench/adaptive_weight.py``).
+    """
+
+    def __init__(self, loss: "VQLPIPSWithDiscriminator", fixed: float | None = None):
+        self.loss, self.fixed, self.rows = loss, fixed, []
+
+    def __call__(self, nll_loss: torch.Tensor, g_loss: torch.Tensor, last_layer: torch.Tensor) -> torch.Tensor:
+        nll_grad = torch.autograd.grad(nll_loss, last_layer, retain_graph=True)[0]
+        g_grad = torch.autograd.grad(g_loss, last_layer, retain_graph=True)[0]
+        if self.fixed is None:
+            weight = calculate_adaptive_weight(nll_loss, g_loss, last_layer, self.loss.discriminator_weight)
+        else:
+            weight = torch.tensor(float(self.fixed), device=nll_loss.device)
+        self.rows.append((float(nll_grad.norm()), float(g_grad.norm()), float(weight)))
+        return weight
+
+
 class VQLoss(nn.Module):
     """VQ-VAE's objective: ``rec_loss(x, x_hat) + codebook_weight * quant_loss`` (seed 000 §1).
 
