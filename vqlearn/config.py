@@ -355,17 +355,26 @@ def config_from_dict(values: dict | None) -> Config:
     if not isinstance(values, dict):
         raise ConfigError(f"a config must be a mapping of sections, got {type(values).__name__}")
     values = {name: {} if section is None else section for name, section in values.items()}
+    return validate(Config, values)
+
+
+def validate(root, values: dict):
+    """``values`` validated into the pydantic dataclass ``root`` (:class:`Config`, or another config
+    built from this module's field types, like the prior's); every problem is one line of a
+    :class:`ConfigError` that names the dotted key."""
+    adapter = _CONFIG if root is Config else TypeAdapter(root)
     try:
-        return _CONFIG.validate_python(values)
+        return adapter.validate_python(values)
     except ValidationError as error:
-        problems = dict.fromkeys(_problem(e) for e in error.errors())  # in order, without repeats
+        problems = dict.fromkeys(_problem(e, root) for e in error.errors())  # in order, without repeats
         raise ConfigError("\n".join(problems)) from None
 
 
-def _problem(error: dict) -> str:
+def _problem(error: dict, root=None) -> str:
     """One line for one of pydantic's errors: the dotted key, the value given and what is allowed."""
+    root = root or Config
     where, kind, ctx, value = error["loc"], error["type"], error.get("ctx", {}), error["input"]
-    key = _dotted(where)
+    key = _dotted(where, root)
     if kind == "value_error":
         if isinstance(ctx["error"], ConfigError):  # our own checks write the whole line
             return str(ctx["error"])
@@ -373,14 +382,14 @@ def _problem(error: dict) -> str:
     if kind == "unexpected_keyword_argument" and key in RENAMED_KEYS:
         return f"config key `{key}` is now `{RENAMED_KEYS[key]}`; rename it"
     if kind == "unexpected_keyword_argument":
-        section = f"`{_dotted(where[:-1])}`" if len(where) > 1 else "the top level"
-        known = [f.name for f in dataclasses.fields(_type_at(where[:-1]))]
+        section = f"`{_dotted(where[:-1], root)}`" if len(where) > 1 else "the top level"
+        known = [f.name for f in dataclasses.fields(_type_at(where[:-1], root))]
         return f"unknown config key `{key}` in {section}; known keys there: {', '.join(known)}"
     if kind == "union_tag_invalid":  # the model family
         return f"config key `{key}.family` must be one of [{ctx['expected_tags']}], got {value['family']!r}"
     if kind == "missing" and isinstance(where[-1], int):  # a list shorter than a fixed-length tuple
-        length = len(typing.get_args(_type_at(where[:-1])))
-        return f"config key `{_dotted(where[:-1])}` must be a list of {length} values, got {value!r}"
+        length = len(typing.get_args(_type_at(where[:-1], root)))
+        return f"config key `{_dotted(where[:-1], root)}` must be a list of {length} values, got {value!r}"
     if kind == "literal_error":
         ctx = {"expected": ctx["expected"].replace(" or ", ", ")}
     if kind in _MUST_BE:
@@ -388,17 +397,18 @@ def _problem(error: dict) -> str:
     return f"config key `{key}`: {error['msg']}, got {value!r}"
 
 
-def _dotted(where: tuple) -> str:
+def _dotted(where: tuple, root=None) -> str:
     """pydantic's error location as a dotted key: ``("model", "vqgan", "ddconfig", "ch_mult", 1)``
-    -> ``model.ddconfig.ch_mult[1]`` (the family after ``model`` is the union's tag, not a key)."""
-    if where[:1] == ("model",):
+    -> ``model.ddconfig.ch_mult[1]`` (in a :class:`Config`, the family after ``model`` is the union's tag,
+    not a key)."""
+    if (root or Config) is Config and where[:1] == ("model",):
         where = where[:1] + where[2:]
     return "".join(f"[{part}]" if isinstance(part, int) else f".{part}" for part in where).lstrip(".")
 
 
-def _type_at(where: tuple):
-    """The type declared at an error location (a section, or a field), walking from :class:`Config`."""
-    tp = Config
+def _type_at(where: tuple, root=None):
+    """The type declared at an error location (a section, or a field), walking from ``root`` (:class:`Config`)."""
+    tp = root or Config
     for part in where:
         tp = MODEL_FAMILIES[part] if part in MODEL_FAMILIES else typing.get_type_hints(tp)[part]
     return tp

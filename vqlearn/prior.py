@@ -32,17 +32,22 @@ import hashlib
 import math
 import os
 import time
-from dataclasses import dataclass, field
+from dataclasses import field
+from typing import Annotated
 from pathlib import Path
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 import yaml
+from annotated_types import Ge, Le
+from pydantic.dataclasses import dataclass
 
 from vqlearn import runtime
 from vqlearn.build import warmup_cosine
 from vqlearn.checkpoint import load_checkpoint, load_state_dict_checked, save_atomic
+from vqlearn.config import (SECTION, Bool, Float, Fraction, NonNegativeFloat, NonNegativeInt, PositiveFloat,
+                            PositiveInt, apply_overrides, validate)
 from vqlearn.errors import ConfigError
 from vqlearn.history import History
 
@@ -70,17 +75,7 @@ def unflatten_codes(sequence: torch.Tensor, h: int, w: int) -> torch.Tensor:
 # ---------------------------------------------------------------------------
 
 
-def _number(value, key: str) -> float:
-    """A float from a number or a numeric string (YAML 1.1 reads ``3e-3`` as a string); never a boolean."""
-    try:
-        if isinstance(value, bool):
-            raise ValueError
-        return float(value)
-    except (TypeError, ValueError):
-        raise ConfigError(f"prior config key `{key}`: must be a number, got {value!r}") from None
-
-
-@dataclass
+@dataclass(config=SECTION)
 class PriorConfig:
     """The transformer's sizes (nanoGPT's ``GPTConfig``, plus the class token).
 
@@ -88,29 +83,19 @@ class PriorConfig:
     ``num_classes``: 0 for an unconditional prior, else the number of class tokens.
     """
 
-    vocab_size: int = 1024
-    block_size: int = 49
-    num_classes: int = 0
-    n_layer: int = 4
-    n_head: int = 4
-    n_embd: int = 128
-    dropout: float = 0.0
-    bias: bool = True
+    vocab_size: PositiveInt = 1024
+    block_size: PositiveInt = 49
+    num_classes: NonNegativeInt = 0
+    n_layer: PositiveInt = 4
+    n_head: PositiveInt = 4
+    n_embd: PositiveInt = 128
+    dropout: Fraction = 0.0
+    bias: Bool = True
 
     def __post_init__(self):
-        self.dropout = _number(self.dropout, "model.dropout")
-        for name in ("vocab_size", "block_size", "n_layer", "n_head", "n_embd"):
-            if not isinstance(getattr(self, name), int) or getattr(self, name) <= 0:
-                raise ConfigError(f"prior config key `model.{name}`: must be a positive integer, "
-                                  f"got {getattr(self, name)!r}")
-        if not isinstance(self.num_classes, int) or self.num_classes < 0:
-            raise ConfigError(f"prior config key `model.num_classes`: must be 0 (unconditional) or a positive "
-                              f"integer, got {self.num_classes!r}")
         if self.n_embd % self.n_head:
-            raise ConfigError(f"prior config key `model.n_embd`: {self.n_embd} is not divisible by "
+            raise ConfigError(f"config key `model.n_embd`: {self.n_embd} is not divisible by "
                               f"model.n_head={self.n_head}; choose n_embd = n_head * head size")
-        if not 0 <= self.dropout < 1:
-            raise ConfigError(f"prior config key `model.dropout`: must be in [0, 1), got {self.dropout!r}")
 
 
 class CausalSelfAttention(nn.Module):
@@ -335,7 +320,7 @@ def cached_codes(tokenizer_path: str | os.PathLike, split: str, cache_dir: str |
 # ---------------------------------------------------------------------------
 
 
-@dataclass
+@dataclass(config=SECTION)
 class PriorTrainConfig:
     """How :func:`train_prior` trains (the ``train`` section of a prior config).
 
@@ -343,31 +328,20 @@ class PriorTrainConfig:
     ``min_lr_ratio * lr`` at ``max_steps``, gradient clipping at ``grad_clip``.
     """
 
-    batch_size: int = 64
-    lr: float = 2e-3
-    max_steps: int = 1000
-    warmup_steps: int = 50
-    min_lr_ratio: float = 0.1
-    weight_decay: float = 0.1
-    betas: tuple[float, float] = (0.9, 0.95)
-    grad_clip: float = 1.0
-    seed: int = 0
-    log_every: int = 50
-    ckpt_every: int = 500
-
-    def __post_init__(self):
-        self.betas = tuple(_number(b, "train.betas") for b in self.betas)
-        for name in ("lr", "min_lr_ratio", "weight_decay", "grad_clip"):
-            setattr(self, name, _number(getattr(self, name), f"train.{name}"))
-        for name in ("batch_size", "max_steps", "log_every", "ckpt_every"):
-            if not isinstance(getattr(self, name), int) or getattr(self, name) <= 0:
-                raise ConfigError(f"prior config key `train.{name}`: must be a positive integer, "
-                                  f"got {getattr(self, name)!r}")
-        if not self.lr > 0:
-            raise ConfigError(f"prior config key `train.lr`: must be > 0, got {self.lr!r}")
+    batch_size: PositiveInt = 64
+    lr: PositiveFloat = 2e-3
+    max_steps: PositiveInt = 1000
+    warmup_steps: NonNegativeInt = 50
+    min_lr_ratio: Annotated[Float, Ge(0), Le(1)] = 0.1
+    weight_decay: NonNegativeFloat = 0.1
+    betas: tuple[Fraction, Fraction] = (0.9, 0.95)
+    grad_clip: PositiveFloat = 1.0
+    seed: NonNegativeInt = 0
+    log_every: PositiveInt = 50
+    ckpt_every: PositiveInt = 500
 
 
-@dataclass
+@dataclass(config=SECTION)
 class PriorSetup:
     """A whole prior config: the tokenizer checkpoint whose codes it models, the model, the training."""
 
@@ -376,34 +350,11 @@ class PriorSetup:
     train: PriorTrainConfig = field(default_factory=PriorTrainConfig)
 
 
-def _section(cls, values: dict, section: str):
-    known = {f.name for f in dataclasses.fields(cls)}
-    for key in values:
-        if key not in known:
-            raise ConfigError(f"prior config key `{section}.{key}` is unknown; the keys are: {', '.join(sorted(known))}")
-    return cls(**values)
-
-
 def load_prior_config(path: str | os.PathLike | None = None, overrides=()) -> PriorSetup:
     """A :class:`PriorSetup` from a YAML file (sections ``tokenizer``, ``model``, ``train``) and
     ``"section.key=value"`` overrides (values read as YAML scalars)."""
     raw = yaml.safe_load(Path(path).read_text()) if path is not None else {}
-    raw = raw or {}
-    for override in overrides:
-        key, sep, value = override.partition("=")
-        if not sep:
-            raise ConfigError(f"override {override!r}: write it as key=value, e.g. train.lr=1e-3")
-        *parents, leaf = key.strip().split(".")
-        node = raw
-        for part in parents:
-            node = node.setdefault(part, {})
-        node[leaf] = yaml.safe_load(value)
-    for key in raw:
-        if key not in ("tokenizer", "model", "train"):
-            raise ConfigError(f"prior config key `{key}` is unknown; the sections are: tokenizer, model, train")
-    return PriorSetup(tokenizer=raw.get("tokenizer", PriorSetup.tokenizer),
-                      model=_section(PriorConfig, raw.get("model") or {}, "model"),
-                      train=_section(PriorTrainConfig, raw.get("train") or {}, "train"))
+    return validate(PriorSetup, apply_overrides(raw or {}, overrides))
 
 
 def prior_learning_rate(t: PriorTrainConfig, step: int) -> float:
@@ -422,7 +373,7 @@ def batch_indices(num: int, batch_size: int, seed: int, step: int) -> torch.Tens
     return order[k * batch_size : (k + 1) * batch_size]
 
 
-@dataclass
+@dataclasses.dataclass
 class PriorRun:
     """What :func:`train_prior` returns: the model, the history rows, the step reached and the seconds spent."""
 
@@ -458,7 +409,7 @@ def train_prior(setup: PriorSetup, codes: torch.Tensor, labels: torch.Tensor | N
         raise ValueError(f"`codes` must be (N, model.block_size) = (N, {setup.model.block_size}) sequences; "
                          f"got {tuple(codes.shape)} (flatten (N, h, w) grids with flatten_codes)")
     if len(codes) < t.batch_size:
-        raise ConfigError(f"prior config key `train.batch_size`: {t.batch_size} is more than the {len(codes)} sequences")
+        raise ConfigError(f"config key `train.batch_size`: {t.batch_size} is more than the {len(codes)} sequences")
     runtime.seed_everything(t.seed)
     device = torch.device(device)
     model = CodePrior(setup.model).to(device)
@@ -531,8 +482,7 @@ def load_prior(path: str | os.PathLike) -> tuple[CodePrior, PriorSetup]:
     """``(model, setup)`` from a checkpoint written by :func:`train_prior`, in eval mode."""
     state = load_checkpoint(path)
     raw = state["setup"]
-    setup = PriorSetup(tokenizer=raw["tokenizer"], model=PriorConfig(**raw["model"]),
-                       train=PriorTrainConfig(**raw["train"]))
+    setup = validate(PriorSetup, raw)
     model = CodePrior(setup.model)
     load_state_dict_checked(model, state["model"], f"checkpoint {path}")
     return model.eval(), setup
