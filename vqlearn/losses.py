@@ -406,7 +406,7 @@ class VQLPIPSWithDiscriminator(nn.Module):
         else:
             logits_fake = self._discriminate(reconstructions, cond)
             fm_loss = None
-        g_loss = -logits_fake.mean()
+        g_loss = hinge_g_loss(logits_fake)
 
         if self.training and torch.is_grad_enabled() and disc_factor > 0:
             if last_layer is None:
