@@ -28,7 +28,9 @@ LAYERS: dict[str, list[str]] = {
     "training: config -> objects, the loop, evaluation, reference checkpoints": [
         "build", "history", "evaluate", "trainer", "train", "pretrained", "prior",
     ],
-    "book helpers: what the chapters use to show things": ["notebook", "plots", "layering", "diagram", "normsets", "toygan"],
+    "book helpers: what the chapters use to show things": [
+        "notebook", "plots", "layering", "diagram", "normsets", "toygan", "exercises",
+    ],
 }
 
 

@@ -86,3 +86,27 @@ def plot_code_histogram(counts: torch.Tensor, ax=None, title: str | None = None,
     if title:
         ax.set_title(title)
     return ax
+
+
+def frame_player(fig, draw_frame, n_frames: int, interval_ms: int = 500, dpi: int = 80):
+    """A slider-and-buttons player of ``n_frames`` precomputed frames that works in the static HTML book.
+
+    ``draw_frame(i)`` updates ``fig`` to show frame ``i`` (set data of existing artists, or clear the axes and
+    draw again). Every frame is rendered once, here, to a PNG at ``dpi`` and embedded with matplotlib's
+    ``FuncAnimation.to_jshtml()``: the built page needs neither a kernel nor a network, and its slider scrubs
+    through the frames. In Jupyter the same player works too; an ipywidgets control can add what a static
+    player cannot (values that were not precomputed). The figure is closed, so only the player is shown.
+
+    Returns an ``IPython.display.HTML`` object (display it, or let it be a cell's last value).
+    """
+    import matplotlib
+    from matplotlib.animation import FuncAnimation
+    from IPython.display import HTML
+
+    if n_frames < 1:
+        raise ValueError(f"frame_player needs n_frames >= 1, got {n_frames}")
+    animation = FuncAnimation(fig, draw_frame, frames=n_frames, interval=interval_ms, repeat=False)
+    with matplotlib.rc_context({"savefig.dpi": dpi}):
+        html = animation.to_jshtml(default_mode="once")
+    plt.close(fig)
+    return HTML(html)
