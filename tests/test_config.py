@@ -20,7 +20,7 @@ from vqlearn.config import (
     upgrade_saved_config,
 )
 from vqlearn.losses import DISC_LOSSES, REC_LOSSES
-from vqlearn.quantize import QUANTIZER_KINDS
+from vqlearn.quantizers import QUANTIZER_KINDS
 from vqlearn.runtime import PRECISIONS
 from vqlearn.build import build_loss, build_model
 from vqlearn.data import check_data_paths
@@ -118,7 +118,7 @@ def test_unknown_ddconfig_key_is_named():
         ("train.batch_size=0", "train.batch_size"),
         ("train.precision=fp8", "train.precision"),
         ("model.family=transformer", "model.family"),
-        ("quantizer.kind=rvq", "quantizer.kind"),
+        ("quantizer.kind=pq", "quantizer.kind"),
         ("quantizer.init=random", "quantizer.init"),
     ],
 )
@@ -197,11 +197,12 @@ def test_the_model_family_picks_the_schema():
 def test_choices_come_from_their_one_home():
     with pytest.raises(ConfigError) as error:
         load_config(None, ["quantizer.kind=vqq"])
-    assert str(error.value) == "config key `quantizer.kind` must be one of ['vq', 'ema'], got 'vqq'"
+    assert str(error.value) == "config key `quantizer.kind` must be one of ['vq', 'ema', 'fsq', 'lfq', 'rvq'], got 'vqq'"
     allowed = {"quantizer.kind": QUANTIZER_KINDS, "loss.rec_loss": REC_LOSSES, "train.precision": PRECISIONS}
+    needs = {"fsq": ["quantizer.levels=[8,8,8]"]}  # 512 codes, the default, has no recommended FSQ levels
     for key, values in allowed.items():
         for value in values:
-            load_config(None, [(key, value)])
+            load_config(None, [(key, value), *needs.get(value, [])])
         with pytest.raises(ConfigError, match=re.escape(f"must be one of {list(values)}")):
             load_config(None, [(key, "nonsense")])
     for value in DISC_LOSSES:

@@ -184,3 +184,14 @@ def test_config_errors_name_the_key():
         load_prior_config(None, ["train.lr=fast"])
     setup = load_prior_config(REPO / "configs" / "prior" / "mnist.yaml")
     assert setup.model.block_size == 49 and setup.model.num_classes == 10
+
+
+def test_encode_dataset_refuses_residual_codes():
+    from vqlearn.prior import encode_dataset
+
+    class ResidualTokenizer(torch.nn.Module):
+        def tokenize(self, x):
+            return torch.zeros(len(x), 4, 7, 7, dtype=torch.long)
+
+    with pytest.raises(ValueError, match=r"codes of shape \(4, 7, 7\).*use a single-level quantizer"):
+        encode_dataset(ResidualTokenizer(), [torch.zeros(1, 28, 28)] * 3)

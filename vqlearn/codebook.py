@@ -185,6 +185,13 @@ def _check_generator(generator: torch.Generator | None, device: torch.device) ->
         )
 
 
+def _check_learned_codebook(quantizer: nn.Module, what: str) -> None:
+    """FSQ and LFQ have a fixed implicit codebook, and a ResidualVQ is several: refuse them by name."""
+    if not hasattr(quantizer, "replace_codes"):
+        raise ValueError(f"{what} needs a learned codebook (a VectorQuantizer, an EMAVectorQuantizer, or one level "
+                         f"of a ResidualVQ, rvq.quantizers[i]), got a {type(quantizer).__name__}")
+
+
 def _broadcast_from_rank0(tensor: torch.Tensor) -> torch.Tensor:
     if is_distributed():
         dist.broadcast(tensor, src=0)
@@ -245,6 +252,7 @@ def init_codebook_from_data(
     """
     if method not in INIT_METHODS:
         raise ValueError(f"method must be one of {INIT_METHODS}, got {method!r}")
+    _check_learned_codebook(quantizer, "init_codebook_from_data")
     _check_generator(generator, z.device)
     vectors = quantizer.to_lookup_space(z).float()
     k = quantizer.codebook.shape[0]
@@ -278,6 +286,7 @@ def restart_dead_codes(
     broadcast, so codebooks stay identical.
     """
     _check_generator(generator, z.device)
+    _check_learned_codebook(quantizer, "restart_dead_codes")
     dead = torch.nonzero(counts < min_count).flatten()
     if len(dead) == 0:
         return 0

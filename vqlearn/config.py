@@ -4,7 +4,7 @@ A config has five sections, each a (pydantic) dataclass below::
 
     model:      family (vqvae | vqvae2 | vqgan) and that family's constructor arguments
     data:       which dataset, where it lives, image size
-    quantizer:  the codebook (vq | ema, beta, ...) and the anti-collapse tools
+    quantizer:  the quantizer (vq | ema | fsq | lfq | rvq, beta, ...) and the anti-collapse tools
     loss:       reconstruction + codebook loss, or VQ-GAN's loss with a discriminator
     train:      optimiser, steps, precision, logging and checkpoint intervals
 
@@ -50,13 +50,14 @@ from vqlearn.data import DATASETS
 from vqlearn.errors import ConfigError
 from vqlearn.losses import DISC_LOSSES, REC_LOSSES
 from vqlearn.models.vqgan import DDConfig
-from vqlearn.quantize import QUANTIZER_KINDS
+from vqlearn.quantizers import LEARNED_CODEBOOK_KINDS, QUANTIZER_KINDS, QUANTIZER_OPTIONS
+from vqlearn.residual_quantize import RESIDUAL_LEVEL_KINDS
+from vqlearn.scalar_quantize import FSQ_LEVELS
 from vqlearn.runtime import PRECISIONS
 
 # The allowed values that belong to the config and the trainer (the others are imported above).
 LOSS_KINDS = ("vq", "vqgan")
 LR_SCHEDULES = ("constant", "cosine")
-QUANTIZER_OPTIONS = {"vq": ("legacy", "l2_normalize", "lookup_dim"), "ema": ("decay", "eps")}
 GAN_FIELDS = ("disc_start", "pixelloss_weight", "disc_num_layers", "disc_factor", "disc_weight",
               "perceptual_weight", "use_actnorm", "disc_ndf", "disc_loss", "feature_matching_weight")
 DERIVED_DDCONFIG_KEYS = ("in_channels", "out_ch")  # set from model.in_channels when the model is built
@@ -182,26 +183,40 @@ class DataConfig:
 
 @dataclass(config=SECTION)
 class QuantizerConfig:
-    """The codebook and the anti-collapse tools (chapter "Codebook and commitment losses").
+    """The quantizer and the anti-collapse tools (chapters "Codebook and commitment losses",
+    "Quantizers after VQ-GAN" (planned)).
 
-    ``kind``: ``vq`` (learned by gradients) or ``ema``; None: the family's
-    (VQ-VAE-2: ema, others: vq). ``decay`` / ``eps`` are EMA options;
-    ``legacy`` / ``l2_normalize`` / ``lookup_dim`` options of ``vq``
-    (:data:`QUANTIZER_OPTIONS`).
+    ``kind``: ``vq`` (learned by gradients) or ``ema``; or ``fsq``, ``lfq``, ``rvq``
+    (:func:`vqlearn.quantizers.make_quantizer`); None: the family's (VQ-VAE-2: ema,
+    others: vq). Each kind takes only its own options (:data:`QUANTIZER_OPTIONS`):
+    ``decay`` / ``eps`` / ``rotation_trick`` for ``ema``; ``legacy`` / ``l2_normalize`` /
+    ``lookup_dim`` / ``rotation_trick`` for ``vq``; ``levels`` for ``fsq`` (default: the
+    paper's levels for ``model.num_codes``; FSQ has ``prod(levels)`` codes and ignores
+    ``model.num_codes`` otherwise); ``entropy_weight`` / ``entropy_temperature`` for ``lfq``
+    (``model.num_codes`` = 2^bits); ``depth`` / ``quantizer_dropout`` / ``level_kind`` for ``rvq``
+    (``model.num_codes`` codes per level), plus its levels' ``legacy`` (vq) or ``decay`` / ``eps`` (ema).
 
     ``init``: ``kmeans`` or ``samples`` initialises every code from encoder
     outputs before the first step (about ``init_vectors`` of them);
     ``restart_every > 0`` moves codes chosen fewer than ``restart_min_count``
-    times since the last restart onto random encoder outputs.
+    times since the last restart onto random encoder outputs. Both apply to
+    learned codebooks (vq, ema, each level of rvq), not to fsq and lfq.
     """
 
     kind: Literal[QUANTIZER_KINDS] | None = None
     beta: NonNegativeFloat = 0.25
-    decay: Float | None = Field(None, gt=0, lt=1)  # ema only; None: 0.99
+    decay: Float | None = Field(None, gt=0, lt=1)  # ema (and rvq's ema levels) only; None: 0.99
     eps: PositiveFloat | None = None  # ema only; None: 1e-5
     legacy: Bool | None = None  # vq only; None: False
     l2_normalize: Bool | None = None  # vq only
     lookup_dim: PositiveInt | None = None  # vq only
+    rotation_trick: Bool | None = None  # vq and ema; None: False (the straight-through estimator)
+    levels: tuple[Annotated[Int, Ge(2)], ...] | None = None  # fsq only; None: FSQ_LEVELS[model.num_codes]
+    entropy_weight: NonNegativeFloat | None = None  # lfq only; None: 0.1
+    entropy_temperature: PositiveFloat | None = None  # lfq only; None: 0.01
+    depth: PositiveInt | None = None  # rvq only; None: 4
+    quantizer_dropout: Bool | None = None  # rvq only; None: False
+    level_kind: Literal[RESIDUAL_LEVEL_KINDS] | None = None  # rvq only; None: vq
     init: Literal[INIT_METHODS] | None = None
     init_vectors: PositiveInt = 4096
     init_iters: NonNegativeInt = 10
@@ -302,14 +317,7 @@ class Config:
     @model_validator(mode="after")
     def check_combinations(self) -> Config:
         """The rules that span sections: options of the other quantizer kind, GAN fields without a GAN."""
-        kind = self.resolved_quantizer_kind()
-        for other, names in QUANTIZER_OPTIONS.items():
-            for name in names:
-                if other != kind and getattr(self.quantizer, name) is not None:
-                    raise ConfigError(
-                        f"config key `quantizer.{name}` does not apply to a `{kind}` quantizer; "
-                        f"remove it or set quantizer.kind={other}"
-                    )
+        self.check_quantizer()
         if self.resolved_loss_kind() == "vq":
             for name in GAN_FIELDS:
                 if getattr(self.loss, name) is not None:
@@ -318,6 +326,40 @@ class Config:
                         f"remove it or set loss.kind=vqgan"
                     )
         return self
+
+    def check_quantizer(self) -> None:
+        """Each quantizer kind takes only its own options, and fits ``model.num_codes`` and the codebook tools."""
+        q, kind = self.quantizer, self.resolved_quantizer_kind()
+        a = "a" if kind == "vq" else "an"  # an `ema`, an `fsq`, an `lfq`, an `rvq`
+        for name in dict.fromkeys(n for names in QUANTIZER_OPTIONS.values() for n in names):
+            if name not in QUANTIZER_OPTIONS[kind] and getattr(q, name) is not None:
+                other = next(k for k, names in QUANTIZER_OPTIONS.items() if name in names)
+                raise ConfigError(f"config key `quantizer.{name}` does not apply to {a} `{kind}` quantizer; "
+                                  f"remove it or set quantizer.kind={other}")
+        if kind == "rvq":
+            level_kind = q.level_kind or "vq"
+            for name in ("legacy", "decay", "eps"):
+                if getattr(q, name) is not None and name not in QUANTIZER_OPTIONS[level_kind]:
+                    other = "ema" if level_kind == "vq" else "vq"
+                    raise ConfigError(f"config key `quantizer.{name}` does not apply to the `{level_kind}` levels of "
+                                      f"an rvq quantizer; remove it or set quantizer.level_kind={other}")
+        if kind not in LEARNED_CODEBOOK_KINDS:
+            for name, unset in (("init", None), ("restart_every", 0)):
+                if getattr(q, name) != unset:
+                    raise ConfigError(f"config key `quantizer.{name}` does not apply to {a} `{kind}` quantizer "
+                                      f"(its codebook is a fixed grid, nothing to initialise or restart); remove it")
+        if q.levels is not None and not q.levels:
+            raise ConfigError("config key `quantizer.levels` must list the values of at least one channel, got []; "
+                              "e.g. quantizer.levels=[8,5,5,5]")
+        num_codes = self.model.num_codes
+        if kind == "fsq" and q.levels is None and num_codes not in FSQ_LEVELS:
+            sizes = ", ".join(f"{k}: {list(v)}" for k, v in FSQ_LEVELS.items())
+            raise ConfigError(f"config key `quantizer.levels` must be set for an fsq quantizer when "
+                              f"model.num_codes={num_codes} has no recommended levels (the paper's: {sizes}); "
+                              f"e.g. quantizer.levels=[8,5,5,5]")
+        if kind == "lfq" and (num_codes < 2 or num_codes & (num_codes - 1)):
+            raise ConfigError(f"config key `model.num_codes` must be a power of 2 for an lfq quantizer "
+                              f"(2^bits codes), got {num_codes}; e.g. {2 ** num_codes.bit_length()}")
 
 
 # ---------------------------------------------------------------------------

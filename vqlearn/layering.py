@@ -20,7 +20,8 @@ from pathlib import Path
 # Top to bottom. A name covers its submodules ("data" covers "data.registry").
 LAYERS: dict[str, list[str]] = {
     "foundations: errors, images, tensors in and out": [
-        "errors", "images", "runtime", "blocks", "attention", "quantize", "codebook", "discriminator", "perceptual", "losses",
+        "errors", "images", "runtime", "blocks", "attention", "quantize", "scalar_quantize", "residual_quantize",
+        "quantizers", "codebook", "discriminator", "perceptual", "losses",
         "metrics", "checkpoint", "profile", "trace", "viz", "spectral",
     ],
     "models: the three families": ["models"],

@@ -285,6 +285,10 @@ def encode_dataset(tokenizer: nn.Module, dataset, batch_size: int = 250) -> torc
     for i in range(0, len(dataset), batch_size):
         x = torch.stack([dataset[j] for j in range(i, min(i + batch_size, len(dataset)))])
         grids.append(tokenizer.tokenize(x))
+        if grids[0].dim() != 3:
+            raise ValueError(f"the prior models one (h, w) grid of codes per image; this tokenizer gives codes of shape "
+                             f"{tuple(grids[0].shape[1:])} (a residual quantizer's (depth, h, w)): use a single-level "
+                             f"quantizer (quantizer.kind vq, ema, fsq or lfq)")
     return torch.cat(grids)
 
 

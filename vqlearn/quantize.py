@@ -8,7 +8,9 @@ codebook entry ``e_k`` (van den Oord et al. 2017, eq. 1-3):
         (codebook term)          (commitment term)
 
 and copies the decoder's gradient straight through the non-differentiable
-``argmin`` (:func:`straight_through`).
+``argmin`` (:func:`straight_through`), or, with ``rotation_trick=True``, turns
+it with the rotation that takes ``z_e`` onto its code (:func:`rotation_trick`,
+Fifty et al. 2025).
 
 Two codebooks are provided:
 
@@ -33,7 +35,7 @@ Usage statistics, data initialisation and dead-code restarts live in
 :mod:`vqlearn.codebook`.
 
 Book: chapter "Vector quantization and the straight-through estimator",
-chapter "Codebook and commitment losses".
+chapter "Codebook and commitment losses", chapter "Quantizers after VQ-GAN" (planned).
 """
 
 from __future__ import annotations
@@ -106,6 +108,47 @@ def straight_through(z: torch.Tensor, z_q: torch.Tensor) -> torch.Tensor:
     return z + (z_q - z).detach()
 
 
+def rotation_trick(z: torch.Tensor, z_q: torch.Tensor, eps: float = 1e-6) -> torch.Tensor:
+    """The rotation trick (Fifty et al. 2025, sec. 4.2): the value of ``z_q``, the gradient turned.
+
+    ``z, z_q: (N, D) -> (N, D)``. For each row, with ``u = z/||z||``, ``q = z_q/||z_q||``,
+    the rotation ``R`` that takes ``u`` onto ``q`` and the scale ``lambda = ||z_q|| / ||z||``,
+
+        z_q  =  sg[lambda R] z,      R = I - 2 r r^T + 2 q u^T,   r = (u + q) / ||u + q||
+
+    (two Householder reflections, never built as a ``(D, D)`` matrix: ``R z = z - 2 r (r.z) + 2 q (u.z)``).
+    ``R`` and ``lambda`` are treated as constants, so the gradient that reaches ``z`` is
+    ``lambda R^T g`` for the gradient ``g`` at ``z_q``: rotated from the code's frame back
+    to the encoder output's, and scaled by the ratio of the norms. The
+    straight-through estimator (:func:`straight_through`) passes ``g`` itself, the
+    same for every ``z`` in a Voronoi cell; with the rotation, two encoder outputs on
+    opposite sides of their code are pushed differently (the paper's fig. 3).
+    The forward value is exactly ``z_q`` (the rounding of ``lambda R z`` is corrected
+    by a detached difference). ``eps`` guards zero-length vectors.
+    """
+    z_norm = z.norm(dim=1, keepdim=True).clamp(min=eps)
+    q_norm = z_q.norm(dim=1, keepdim=True)
+    u = (z / z_norm).detach()
+    q = (z_q / q_norm.clamp(min=eps)).detach()
+    r = F.normalize(u + q, dim=1, eps=eps)
+    scale = (q_norm / z_norm).detach()
+    rotated = scale * (z - 2 * r * (r * z).sum(1, keepdim=True) + 2 * q * (u * z).sum(1, keepdim=True))
+    return rotated + (z_q - rotated).detach()
+
+
+def estimator_gradient(estimator, z: torch.Tensor, z_q: torch.Tensor, grad: torch.Tensor) -> torch.Tensor:
+    """The gradient an estimator sends to the encoder output: ``(N, D)`` for ``grad (N, D)`` at ``z_q``.
+
+    ``estimator``: :func:`straight_through` (returns ``grad`` itself) or :func:`rotation_trick`
+    (returns ``lambda R^T grad``). ``z, z_q``: ``(N, D)`` encoder outputs and their codes.
+    Compare the two, e.g. the angle between them, on a real batch.
+    """
+    z = z.detach().requires_grad_(True)
+    with torch.enable_grad():
+        estimator(z, z_q.detach()).backward(grad)
+    return z.grad
+
+
 def vq_loss(z: torch.Tensor, z_q: torch.Tensor, beta: float, legacy: bool = False) -> torch.Tensor:
     """Codebook + commitment loss of the VQ-VAE paper, eq. 3 (mean over elements).
 
@@ -170,6 +213,9 @@ class VectorQuantizer(nn.Module):
         lookup_dim: if set, project latents to this many channels before the
             lookup (1x1 convs ``project_in``/``project_out``); the codebook lives in
             that low-dimensional space (ViT-VQGAN's factorised codes).
+        rotation_trick: pass the decoder's gradient to the encoder with the rotation
+            trick (:func:`rotation_trick`, Fifty et al. 2025) instead of the
+            straight-through estimator. The forward value and the loss do not change.
 
     Two sizes, which differ only with ``remap``: ``num_codes`` is the number of
     codebook rows, ``num_indices`` the number of index values ``forward`` can
@@ -190,12 +236,14 @@ class VectorQuantizer(nn.Module):
         sane_index_shape: bool = True,
         l2_normalize: bool = False,
         lookup_dim: int | None = None,
+        rotation_trick: bool = False,
     ):
         super().__init__()
         self.num_codes = num_codes
         self.dim = dim
         self.beta = beta
         self.legacy = legacy
+        self.rotation_trick = rotation_trick
         self.sane_index_shape = sane_index_shape
         self.l2_normalize = l2_normalize
         self.lookup_dim = lookup_dim
@@ -248,7 +296,7 @@ class VectorQuantizer(nn.Module):
             indices = nearest_code(z_flat, self.codebook)  # (N,)
             z_q = self.codebook.float()[indices]  # (N, code_dim)
             loss = vq_loss(z_flat, z_q, self.beta, self.legacy)
-            z_q = straight_through(z_flat, z_q)
+            z_q = rotation_trick(z_flat, z_q) if self.rotation_trick else straight_through(z_flat, z_q)
         z_q = rearrange(z_q, "(b h w) c -> b c h w", b=b, h=h, w=w)
         if self.lookup_dim is not None:
             z_q = self.project_out(z_q)
@@ -318,16 +366,21 @@ class EMAVectorQuantizer(nn.Module):
     in :class:`VectorQuantizer`'s order, codebook size first (rosinality's
     ``Quantize(dim, n_embed)`` takes them the other way round).
 
+    ``rotation_trick=True`` passes the gradient to the encoder with :func:`rotation_trick`
+    instead of the straight-through estimator (the codebook, a buffer, gets none either way).
+
     ``forward: (B, dim, h, w) -> Quantized`` with ``(B, h, w)`` indices.
     """
 
-    def __init__(self, num_codes: int, dim: int, decay: float = 0.99, eps: float = 1e-5, beta: float = 0.25):
+    def __init__(self, num_codes: int, dim: int, decay: float = 0.99, eps: float = 1e-5, beta: float = 0.25,
+                 rotation_trick: bool = False):
         super().__init__()
         self.num_codes = num_codes
         self.dim = dim
         self.decay = decay
         self.eps = eps
         self.beta = beta
+        self.rotation_trick = rotation_trick
         # Every code starts as if it had been chosen once, by itself: N_k = 1, m_k = e_k.
         # (With N_k = 0 an unused code would be divided by ~eps on the first step.)
         embed = torch.randn(dim, num_codes)
@@ -384,7 +437,7 @@ class EMAVectorQuantizer(nn.Module):
                 self.ema_update(z_flat.detach(), indices)
             z_q = self.codebook[indices]  # (N, dim), no gradient: a buffer
             loss = self.beta * torch.mean((z_flat - z_q) ** 2)
-            z_q = straight_through(z_flat, z_q)
+            z_q = rotation_trick(z_flat, z_q) if self.rotation_trick else straight_through(z_flat, z_q)
         z_q = rearrange(z_q, "(b h w) c -> b c h w", b=b, h=h, w=w)
         perplexity = batch_perplexity(indices, self.num_codes)
         return Quantized(z_q, loss, indices.view(b, h, w), perplexity)
@@ -505,11 +558,11 @@ QUANTIZER_KINDS = ("vq", "ema")
 
 
 def make_quantizer(kind: str, num_codes: int, dim: int, beta: float = 0.25, **options) -> nn.Module:
-    """The codebook every model family builds its bottleneck from.
+    """The two nearest-code codebooks by name (every kind, FSQ/LFQ/RVQ too: :func:`vqlearn.quantizers.make_quantizer`).
 
     ``kind="vq"``: :class:`VectorQuantizer` (options: ``legacy``, ``l2_normalize``,
-    ``lookup_dim``, ``remap``, ...); ``kind="ema"``: :class:`EMAVectorQuantizer`
-    (options: ``decay``, ``eps``).
+    ``lookup_dim``, ``rotation_trick``, ``remap``, ...); ``kind="ema"``: :class:`EMAVectorQuantizer`
+    (options: ``decay``, ``eps``, ``rotation_trick``).
 
     Both have ``num_codes`` (codebook rows) and ``num_indices`` (how many index
     values their codes take: ``num_codes``, except for a remapped

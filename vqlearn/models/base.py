@@ -3,7 +3,8 @@
 Every family (VQ-VAE, VQ-VAE-2, VQ-GAN) is a :class:`Tokenizer`:
 
 * ``tokenize(x)``: images ``(B, C, H, W)`` in [-1, 1] -> codes, a LongTensor
-  ``(B, H/f, W/f)`` (VQ-VAE-2: a tuple ``(top, bottom)``);
+  ``(B, H/f, W/f)`` (VQ-VAE-2: a tuple ``(top, bottom)``; a residual quantizer's
+  codes are ``(B, depth, H/f, W/f)``);
 * ``detokenize(codes)``: codes -> images ``(B, C, H, W)``;
 * ``reconstruct(x) = detokenize(tokenize(x))``;
 * ``forward(x)`` (training): a :class:`VQOutput`.
@@ -15,6 +16,9 @@ from typing import NamedTuple
 
 import torch
 import torch.nn as nn
+
+from vqlearn.quantize import Quantized
+from vqlearn.residual_quantize import ResidualVQ
 
 
 def check_finite(x: torch.Tensor, name: str = "x") -> None:
@@ -30,12 +34,34 @@ def check_finite(x: torch.Tensor, name: str = "x") -> None:
     )
 
 
+def quantizer_levels(quantizer: nn.Module) -> list[nn.Module]:
+    """The codebooks of one bottleneck: a :class:`~vqlearn.residual_quantize.ResidualVQ`'s levels, else
+    the quantizer itself. A model's ``quantizers`` lists these, so each level is counted,
+    initialised and restarted as a codebook of its own."""
+    return list(quantizer.quantizers) if isinstance(quantizer, ResidualVQ) else [quantizer]
+
+
+def split_codes(quantizer: nn.Module, codes: torch.Tensor) -> tuple[torch.Tensor, ...]:
+    """One ``(B, h, w)`` tensor per :func:`quantizer_levels` entry: a residual quantizer's
+    ``(B, depth, h, w)`` codes split by level, else ``(codes,)``."""
+    return tuple(codes.unbind(1)) if isinstance(quantizer, ResidualVQ) else (codes,)
+
+
+def split_levels(quantizer: nn.Module, quantized: Quantized) -> tuple[tuple, tuple]:
+    """``(codes, perplexities)`` of one bottleneck, one entry per :func:`quantizer_levels` entry
+    (a residual quantizer's ``(depth,)`` perplexities split by level too)."""
+    perplexity = quantized.perplexity
+    perplexities = tuple(perplexity.unbind(0)) if isinstance(quantizer, ResidualVQ) else (perplexity,)
+    return split_codes(quantizer, quantized.indices), perplexities
+
+
 class VQOutput(NamedTuple):
     """A training forward pass.
 
     reconstruction: ``(B, C, H, W)``.
     quant_loss: scalar, the sum of every quantizer's loss.
-    codes: one LongTensor ``(B, h, w)`` per quantizer, in ``model.quantizers`` order.
+    codes: one LongTensor ``(B, h, w)`` per quantizer, in ``model.quantizers`` order
+        (a residual quantizer's levels are quantizers of their own here).
     perplexity: one scalar per quantizer (this batch only).
     """
 
@@ -91,14 +117,19 @@ class Tokenizer(nn.Module):
             check_finite(x, name)
 
     def check_codes(self, codes, quantizer: nn.Module, name: str = "codes", level: str = "") -> None:
-        """Raise a ``TypeError``/``ValueError`` unless ``codes`` is an integer tensor ``(B, h, w)`` in ``[0, K-1]``."""
+        """Raise a ``TypeError``/``ValueError`` unless ``codes`` is an integer tensor ``(B, h, w)`` in ``[0, K-1]``
+        (for a residual quantizer ``(B, n, h, w)``, its first ``1 <= n <= depth`` levels)."""
         k = quantizer.num_indices
-        expected = f"expected {level}codes as an integer tensor (B, h, w) with values in [0, {k - 1}] ({k} codes)"
+        depth = quantizer.depth if isinstance(quantizer, ResidualVQ) else None
+        shape = "(B, h, w)" if depth is None else f"(B, n, h, w) (the first 1 <= n <= {depth} levels)"
+        expected = f"expected {level}codes as an integer tensor {shape} with values in [0, {k - 1}] ({k} codes)"
         if not torch.is_tensor(codes):
             raise TypeError(f"`{name}`: {expected}, got a {type(codes).__name__}; e.g. torch.as_tensor(codes)")
         if codes.is_floating_point() or codes.is_complex() or codes.dtype == torch.bool:
             raise TypeError(f"`{name}`: {expected}, got dtype {codes.dtype}; e.g. codes.long()")
-        if codes.dim() != 3:
+        if depth is not None and (codes.dim() != 4 or not 1 <= codes.shape[1] <= depth):
+            raise ValueError(f"`{name}`: {expected}, got shape {tuple(codes.shape)}")
+        if depth is None and codes.dim() != 3:
             hint = "; reshape a flat (B*h*w,) tensor with codes.view(B, h, w)" if codes.dim() == 1 else ""
             hint = "; for one image use codes[None]" if codes.dim() == 2 else hint
             raise ValueError(f"`{name}`: {expected}, got shape {tuple(codes.shape)}{hint}")

@@ -23,8 +23,8 @@ import torch
 import torch.nn as nn
 
 from vqlearn.blocks import ATTENTION_TYPES, Downsample, Normalize, ResnetBlock, Upsample, make_attn, swish
-from vqlearn.models.base import Tokenizer, VQOutput
-from vqlearn.quantize import make_quantizer
+from vqlearn.models.base import Tokenizer, VQOutput, quantizer_levels, split_levels
+from vqlearn.quantizers import make_quantizer
 
 
 @dataclass
@@ -231,9 +231,10 @@ class VQGAN(Tokenizer):
         num_codes: codebook size (ImageNet: 1024; taming's ``n_embed``).
         embed_dim: code dimension (ImageNet: 256).
         beta: commitment weight (0.25).
-        quantizer: ``"vq"`` (taming's) or ``"ema"``.
+        quantizer: ``"vq"`` (taming's), ``"ema"``, ``"fsq"``, ``"lfq"`` or ``"rvq"``
+            (:func:`vqlearn.quantizers.make_quantizer`).
         quantizer_options: extra quantizer arguments (``legacy``, ``remap``,
-            ``l2_normalize``, ``lookup_dim``, ...).
+            ``l2_normalize``, ``lookup_dim``, ``rotation_trick``, ``levels``, ...).
 
     The adversarial and perceptual losses are not part of the model; they live
     in :class:`vqlearn.losses.VQLPIPSWithDiscriminator`.
@@ -265,7 +266,7 @@ class VQGAN(Tokenizer):
 
     @property
     def quantizers(self) -> list[nn.Module]:
-        return [self.quantize]
+        return quantizer_levels(self.quantize)
 
     def get_last_layer(self) -> torch.Tensor:
         return self.decoder.conv_out.weight
@@ -279,19 +280,21 @@ class VQGAN(Tokenizer):
         b, _, h, w = x.shape
         f = self.downsample_factor
         quantized = self.quantize(self.quant_conv(self.encoder(x)))
-        return quantized._replace(indices=quantized.indices.reshape(b, h // f, w // f))
+        levels = (quantized.indices.shape[1],) if quantized.indices.dim() == 4 else ()  # residual: (B, depth, h, w)
+        return quantized._replace(indices=quantized.indices.reshape(b, *levels, h // f, w // f))
 
     def decode(self, z_q: torch.Tensor) -> torch.Tensor:
         """``(B, embed_dim, h, w) -> (B, out_ch, h*f, w*f)``."""
         return self.decoder(self.post_quant_conv(z_q))
 
     def forward(self, x: torch.Tensor) -> VQOutput:
-        z_q, loss, codes, perplexity = self.encode(x, finite=False)
-        return VQOutput(self.decode(z_q), loss, (codes,), (perplexity,))
+        quantized = self.encode(x, finite=False)
+        codes, perplexity = split_levels(self.quantize, quantized)
+        return VQOutput(self.decode(quantized.z_q), quantized.loss, codes, perplexity)
 
     @torch.no_grad()
     def tokenize(self, x: torch.Tensor) -> torch.Tensor:
-        """``(B, C, H, W) -> (B, H/f, W/f)`` code indices."""
+        """``(B, C, H, W) -> (B, H/f, W/f)`` code indices (residual quantizer: ``(B, depth, H/f, W/f)``)."""
         return self.encode(x).indices
 
     @torch.no_grad()

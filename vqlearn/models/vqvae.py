@@ -16,8 +16,8 @@ from __future__ import annotations
 import torch
 import torch.nn as nn
 
-from vqlearn.models.base import Tokenizer, VQOutput
-from vqlearn.quantize import make_quantizer
+from vqlearn.models.base import Tokenizer, VQOutput, quantizer_levels, split_levels
+from vqlearn.quantizers import make_quantizer
 
 
 def _norm(dim: int, batchnorm: bool) -> nn.Module:
@@ -62,9 +62,11 @@ class VQVAE(Tokenizer):
         num_codes: codebook size, the paper's K (seed: 512).
         beta: commitment weight.
         batchnorm: keep the seed's BatchNorm layers (``False`` replaces them by identities).
-        quantizer: ``"vq"`` (learned codebook, the seed's) or ``"ema"``.
+        quantizer: ``"vq"`` (learned codebook, the seed's), ``"ema"``, or one of the
+            quantizers after VQ-GAN: ``"fsq"``, ``"lfq"``, ``"rvq"``.
         quantizer_options: extra arguments of the quantizer (``l2_normalize``,
-            ``lookup_dim``, ``legacy``, ``decay``...), see :func:`vqlearn.quantize.make_quantizer`.
+            ``lookup_dim``, ``legacy``, ``decay``, ``rotation_trick``, ``levels``, ``depth``...),
+            see :func:`vqlearn.quantizers.make_quantizer`.
         inplace_relu_skip: every :class:`ResBlock` adds ``ReLU(x)``, not ``x``, as the
             seed's / pytorch-vqvae's in-place ReLU makes it do; set it to run their
             checkpoints as they were trained (default ``False``: the plain skip).
@@ -108,7 +110,7 @@ class VQVAE(Tokenizer):
 
     @property
     def quantizers(self) -> list[nn.Module]:
-        return [self.quantize]
+        return quantizer_levels(self.quantize)
 
     def get_last_layer(self) -> torch.Tensor:
         return self.decoder[-2].weight
@@ -120,12 +122,13 @@ class VQVAE(Tokenizer):
 
     def forward(self, x: torch.Tensor) -> VQOutput:
         self.check_images(x)  # no finiteness check here: no host sync in a training step
-        z_q, loss, codes, perplexity = self.quantize(self.encoder(x))
-        return VQOutput(self.decoder(z_q), loss, (codes,), (perplexity,))
+        quantized = self.quantize(self.encoder(x))
+        codes, perplexity = split_levels(self.quantize, quantized)
+        return VQOutput(self.decoder(quantized.z_q), quantized.loss, codes, perplexity)
 
     @torch.no_grad()
     def tokenize(self, x: torch.Tensor) -> torch.Tensor:
-        """``(B, in_channels, H, W) -> (B, H/4, W/4)`` code indices."""
+        """``(B, in_channels, H, W) -> (B, H/4, W/4)`` code indices (residual quantizer: ``(B, depth, H/4, W/4)``)."""
         return self.quantize(self.encode(x)).indices
 
     @torch.no_grad()

@@ -18,8 +18,8 @@ from __future__ import annotations
 import torch
 import torch.nn as nn
 
-from vqlearn.models.base import Tokenizer, VQOutput
-from vqlearn.quantize import make_quantizer
+from vqlearn.models.base import Tokenizer, VQOutput, quantizer_levels, split_codes, split_levels
+from vqlearn.quantizers import make_quantizer
 
 
 class ResBlock(nn.Module):
@@ -119,8 +119,8 @@ class VQVAE2(Tokenizer):
         num_codes: codebook size of each level (512).
         decay: EMA decay of the codebooks (0.99).
         beta: commitment weight of each level (0.25).
-        quantizer: ``"ema"`` (the paper's) or ``"vq"``.
-        quantizer_options: extra quantizer arguments, see :func:`vqlearn.quantize.make_quantizer`.
+        quantizer: ``"ema"`` (the paper's), ``"vq"``, ``"fsq"``, ``"lfq"`` or ``"rvq"``.
+        quantizer_options: extra quantizer arguments, see :func:`vqlearn.quantizers.make_quantizer`.
     """
 
     downsample_factor = 8
@@ -155,7 +155,7 @@ class VQVAE2(Tokenizer):
 
     @property
     def quantizers(self) -> list[nn.Module]:
-        return [self.quantize_t, self.quantize_b]
+        return quantizer_levels(self.quantize_t) + quantizer_levels(self.quantize_b)
 
     def get_last_layer(self) -> torch.Tensor:
         return self.dec.blocks[-1].weight
@@ -165,17 +165,19 @@ class VQVAE2(Tokenizer):
 
         ``(B, C, H, W) -> (quant_t (B, D, H/8, W/8), quant_b (B, D, H/4, W/4), loss, top, bottom)``
         where ``top``/``bottom`` are the code indices and ``loss`` the sum of
-        both levels' commitment losses. Also returns each level's perplexity.
+        both levels' commitment losses. Also returns each codebook's perplexity (a residual
+        quantizer has one per level: see :func:`vqlearn.models.base.split_levels`).
         NaN/inf input is refused (``finite=False``, what the training forward pass uses, skips that check).
         """
         self.check_images(x, finite=finite)
         enc_b = self.enc_b(x)  # (B, channel, H/4, W/4)
         enc_t = self.enc_t(enc_b)  # (B, channel, H/8, W/8)
-        quant_t, loss_t, top, perplexity_t = self.quantize_t(self.quantize_conv_t(enc_t))
-        dec_t = self.dec_t(quant_t)  # (B, D, H/4, W/4): what the top level says about the bottom
+        q_t = self.quantize_t(self.quantize_conv_t(enc_t))
+        dec_t = self.dec_t(q_t.z_q)  # (B, D, H/4, W/4): what the top level says about the bottom
         enc_b = torch.cat([dec_t, enc_b], dim=1)
-        quant_b, loss_b, bottom, perplexity_b = self.quantize_b(self.quantize_conv_b(enc_b))
-        return quant_t, quant_b, loss_t + loss_b, top, bottom, (perplexity_t, perplexity_b)
+        q_b = self.quantize_b(self.quantize_conv_b(enc_b))
+        perplexity = split_levels(self.quantize_t, q_t)[1] + split_levels(self.quantize_b, q_b)[1]
+        return q_t.z_q, q_b.z_q, q_t.loss + q_b.loss, q_t.indices, q_b.indices, perplexity
 
     def decode(self, quant_t: torch.Tensor, quant_b: torch.Tensor) -> torch.Tensor:
         """``(B, D, H/8, W/8), (B, D, H/4, W/4) -> (B, C, H, W)``."""
@@ -183,7 +185,8 @@ class VQVAE2(Tokenizer):
 
     def forward(self, x: torch.Tensor) -> VQOutput:
         quant_t, quant_b, loss, top, bottom, perplexity = self.encode(x, finite=False)
-        return VQOutput(self.decode(quant_t, quant_b), loss, (top, bottom), perplexity)
+        codes = split_codes(self.quantize_t, top) + split_codes(self.quantize_b, bottom)
+        return VQOutput(self.decode(quant_t, quant_b), loss, codes, perplexity)
 
     @torch.no_grad()
     def tokenize(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
