@@ -3,6 +3,9 @@
 #   make test   set up .venv (once) and run every test: pytest, then the chapters under nbval
 #   make checkpoints   retrain the VQ-GAN checkpoints shipped in checkpoints/ (about 20 min on 2 cores)
 #   make checkpoints-mnist   retrain the MNIST tokenizers shipped in checkpoints/ (about 15 min on 2 cores)
+#   make student      the student edition: student/, the chapters with each solution replaced by a stub
+#   make book-class   the class edition of the HTML, without solutions, into _build/class/html
+#   make test-html    the built HTML (both editions) in a headless Chromium, offline; screenshots in _build/screenshots
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
@@ -12,7 +15,7 @@ SHELL := /bin/bash
 PIP_LOG := $(VENV)/pip.log
 QUIET_PIP := > $(PIP_LOG) 2>&1 || { cat $(PIP_LOG); exit 1; }
 
-.PHONY: setup book test test-unit test-book checkpoints checkpoints-mnist clean
+.PHONY: setup book test test-unit test-book checkpoints checkpoints-mnist clean student book-class test-html
 
 setup: $(STAMP)
 
@@ -44,3 +47,29 @@ checkpoints-mnist: $(STAMP)
 
 clean:
 	rm -rf _build
+
+# Mutation testing of the core modules (README, "Mutation testing"); not part of `make test` or CI: it takes long.
+# A fresh run each time. MODULE=quantize: that module's mutants only; JOBS: parallel workers (mutmut children).
+.PHONY: mutation
+JOBS ?= 2
+mutation: $(STAMP)
+	@$(PY) -c "import mutmut" 2>/dev/null || $(PY) -m pip install -q -r requirements-dev.txt $(QUIET_PIP)
+	rm -rf mutants
+	OMP_NUM_THREADS=1 $(VENV)/bin/mutmut run --max-children $(JOBS) $(if $(MODULE),"vqlearn.$(MODULE).*")
+	$(PY) mutation/score.py --list $(if $(MODULE),--module $(MODULE))
+
+student: $(STAMP)
+	$(PY) tools/student_edition.py --book book --out student
+
+# Reuses `make book`'s execution cache (_build/.jupyter_cache): after `make book`, nothing is executed again.
+book-class: $(STAMP)
+	$(PY) tools/build_class.py
+
+# Debian's chromium and its driver (apt, as root or with sudo) and selenium (pip, into .venv), each only when missing.
+test-html: book book-class
+	@if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; then \
+		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium chromium-driver; \
+	fi
+	@$(PY) -c "import selenium" 2>/dev/null || $(PY) -m pip install -q "selenium>=4.5,<5" $(QUIET_PIP)
+	$(PY) -m pytest -p no:cacheprovider -o addopts="" browser_tests/test_html.py

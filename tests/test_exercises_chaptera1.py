@@ -1,4 +1,4 @@
-"""The checkerboard appendix's self-check (exercise a1.1, the overlap map counted by hand): passes the appendix's
+"""The checkerboard appendix's self-check (exercise A1.1, the overlap map counted by hand): passes the appendix's
 solution, and says what differs for the usual mistakes (an output of size * stride, windows started one early)."""
 
 import pytest
@@ -18,7 +18,7 @@ def test_solution_passes(capsys):
     comparisons = check_overlap_map(my_overlap_map)
     assert [c.status for c in comparisons] == ["exact"]
     out = capsys.readouterr().out
-    assert "Exercise a1.1 (chapter \"Appendix: checkerboard artifacts\"): 10 random trials" in out
+    assert "Exercise A1.1 (chapter \"Appendix: checkerboard artifacts\"): 10 random trials" in out
     assert "✓ my_overlap_map agrees with vqlearn.exercises.chaptera1.overlap_map_1d" in out
 
 

@@ -29,7 +29,7 @@ def overlap_inputs(generator: torch.Generator) -> dict:
 
 
 def check_overlap_map(my_overlap_map: Callable) -> list[Comparison]:
-    """Exercise a1.1: compare ``my_overlap_map(kernel_size, stride, size)`` with :func:`overlap_map_1d`.
+    """Exercise A1.1: compare ``my_overlap_map(kernel_size, stride, size)`` with :func:`overlap_map_1d`.
 
     Integers in, a 1-D tensor of ``(size - 1) * stride + kernel_size`` counts out (any numeric dtype, a list
     is accepted too: both are compared as float64), on ten random (kernel_size, stride, size). Raises
@@ -42,4 +42,4 @@ def check_overlap_map(my_overlap_map: Callable) -> list[Comparison]:
     def as_float64(**inputs):
         return torch.as_tensor(my_overlap_map(**inputs), dtype=torch.float64)
 
-    return check_function("a1.1", CHAPTER, as_float64, overlap_map_1d, overlap_inputs, trials=10)
+    return check_function("A1.1", CHAPTER, as_float64, overlap_map_1d, overlap_inputs, trials=10)
