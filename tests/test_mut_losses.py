@@ -6,7 +6,6 @@ import types
 import lpips
 import pytest
 import torch
-import torch.nn as nn
 import torch.nn.functional as F
 from torchvision.models import vgg
 
@@ -23,17 +22,7 @@ from vqlearn.losses import (
     vanilla_d_loss,
 )
 
-
-class Decoder(nn.Module):
-    """A learned latent and one conv, the 'last layer' the adaptive weight differentiates at."""
-
-    def __init__(self, channels=3, size=32):
-        super().__init__()
-        self.z = nn.Parameter(torch.randn(2, 4, size, size))
-        self.conv_out = nn.Conv2d(4, channels, 3, padding=1)
-
-    def forward(self):
-        return self.conv_out(self.z)
+from test_losses import TinyDecoder as Decoder  # a learned latent and one conv: the last layer of eq. 7
 
 
 @pytest.fixture
