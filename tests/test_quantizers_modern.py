@@ -521,3 +521,57 @@ def test_rotation_trick_matches_vector_quantize_pytorch():
     z1 = z.clone().requires_grad_(True)
     rotate_to(z1, z_q).backward(g)
     assert torch.allclose(estimator_gradient(rotation_trick, z, z_q, g), z1.grad, atol=1e-5)
+
+
+# Every message of Config.check_quantizer, word for word (the mutation run of issue 16 found its branches and
+# wording unpinned by the prefix checks above).
+@pytest.mark.parametrize(
+    "overrides, message",
+    [
+        (['quantizer.kind=fsq'],
+         "config key `quantizer.levels` must be set for an fsq quantizer when model.num_codes=512 has no recommended levels (the paper's: 256: [8, 6, 5], 1024: [8, 5, 5, 5], 4096: [7, 5, 5, 5, 5], 16384: [8, 8, 8, 6, 5], 65536: [8, 8, 8, 5, 5, 5]); e.g. quantizer.levels=[8,5,5,5]"),
+        (['quantizer.kind=fsq', 'quantizer.levels=[]'],
+         'config key `quantizer.levels` must list the values of at least one channel, got []; e.g. quantizer.levels=[8,5,5,5]'),
+        (['quantizer.kind=fsq', 'model.num_codes=1024', 'quantizer.init=kmeans'],
+         'config key `quantizer.init` does not apply to an `fsq` quantizer (its codebook is a fixed grid, nothing to initialise or restart); remove it'),
+        (['quantizer.kind=lfq', 'quantizer.restart_every=50'],
+         'config key `quantizer.restart_every` does not apply to an `lfq` quantizer (its codebook is a fixed grid, nothing to initialise or restart); remove it'),
+        (['quantizer.kind=lfq', 'model.num_codes=1000'],
+         'config key `model.num_codes` must be a power of 2 for an lfq quantizer (2^bits codes), got 1000; e.g. 1024'),
+        (['quantizer.kind=lfq', 'model.num_codes=1'],
+         'config key `model.num_codes` must be a power of 2 for an lfq quantizer (2^bits codes), got 1; e.g. 2'),
+        (['quantizer.kind=rvq', 'quantizer.decay=0.9'],
+         'config key `quantizer.decay` does not apply to the `vq` levels of an rvq quantizer; remove it or set quantizer.level_kind=ema'),
+        (['quantizer.kind=rvq', 'quantizer.level_kind=ema', 'quantizer.legacy=true'],
+         'config key `quantizer.legacy` does not apply to the `ema` levels of an rvq quantizer; remove it or set quantizer.level_kind=vq'),
+        (['quantizer.kind=vq', 'quantizer.depth=2'],
+         'config key `quantizer.depth` does not apply to a `vq` quantizer; remove it or set quantizer.kind=rvq'),
+        (['quantizer.kind=ema', 'quantizer.entropy_weight=0.1'],
+         'config key `quantizer.entropy_weight` does not apply to an `ema` quantizer; remove it or set quantizer.kind=lfq'),
+        (['quantizer.kind=lfq', 'quantizer.levels=[8,5]'],
+         'config key `quantizer.levels` does not apply to an `lfq` quantizer; remove it or set quantizer.kind=fsq'),
+    ],
+)
+def test_config_quantizer_messages_in_full(overrides, message):
+    with pytest.raises(ConfigError) as error:
+        load_config(None, overrides)
+    assert str(error.value) == message
+
+
+def test_lfq_accepts_every_power_of_two_from_2():
+    for num_codes in (2, 4, 1024):
+        assert load_config(None, ["quantizer.kind=lfq", f"model.num_codes={num_codes}"]).model.num_codes == num_codes
+
+
+def test_codebook_tools_refuse_an_implicit_codebook_in_full():
+    from vqlearn.codebook import init_codebook_from_data, restart_dead_codes
+
+    fsq = make_quantizer("fsq", 1024, 4)
+    with pytest.raises(ValueError) as error:
+        init_codebook_from_data(fsq, torch.randn(1, 4, 2, 2))
+    message = str(error.value)
+    assert message.endswith("needs a learned codebook (a VectorQuantizer, an EMAVectorQuantizer, or one level of a "
+                            "ResidualVQ, rvq.quantizers[i]), got a FSQ")
+    with pytest.raises(ValueError) as error:
+        restart_dead_codes(fsq, torch.randn(1, 4, 2, 2), torch.zeros(1024))
+    assert str(error.value).endswith("got a FSQ")
