@@ -106,18 +106,32 @@ def test_codebook_usage_restores_from_assigned_counts():
 
 def test_level_names():
     assert level_names(1) == [""]
-    assert level_names(2) == ["_top", "_bottom"]
-    assert level_names(3) == ["_0", "_1", "_2"]
+    assert level_names(2) == ["_0", "_1"]
+    assert level_names(1, "_top") == ["_top"]
+    assert level_names(3, "_bottom") == ["_bottom_0", "_bottom_1", "_bottom_2"]
+
+
+def test_models_name_their_levels():
+    """A residual quantizer's levels are numbered; VQ-VAE-2's two bottlenecks are top and bottom."""
+    from vqlearn.models import VQVAE, VQVAE2
+
+    assert VQVAE(dim=8, num_codes=4).level_names == [""]
+    assert VQVAE(dim=8, num_codes=4, quantizer="rvq", quantizer_options={"depth": 2}).level_names == ["_0", "_1"]
+    small = dict(channel=8, n_res_block=1, n_res_channel=4, embed_dim=4, num_codes=4)
+    assert VQVAE2(**small).level_names == ["_top", "_bottom"]
+    residual = VQVAE2(**small, quantizer="rvq", quantizer_options={"depth": 2})
+    assert residual.level_names == ["_top_0", "_top_1", "_bottom_0", "_bottom_1"]
+    assert len(residual.level_names) == len(residual.quantizers)
 
 
 def test_codebook_metrics_name_each_level_and_their_mean():
     one = CodebookUsage(4)
     one.update(torch.tensor([0, 1]))
-    assert codebook_metrics([one]) == {"codebook_usage": 0.5, "codes_used": 2, "perplexity": pytest.approx(2.0)}
+    assert codebook_metrics([one], [""]) == {"codebook_usage": 0.5, "codes_used": 2, "perplexity": pytest.approx(2.0)}
     top, bottom = CodebookUsage(4), CodebookUsage(8)
     top.update(torch.arange(4))
     bottom.update(torch.tensor([5]))
-    metrics = codebook_metrics([top, bottom], prefix="train/")
+    metrics = codebook_metrics([top, bottom], ["_top", "_bottom"], prefix="train/")
     assert metrics["train/codebook_usage_top"] == 1.0 and metrics["train/codes_used_bottom"] == 1
     assert metrics["train/codebook_usage"] == pytest.approx((1.0 + 1 / 8) / 2)
     assert metrics["train/perplexity"] == pytest.approx((4.0 + 1.0) / 2)

@@ -13,6 +13,7 @@ from vqlearn.codebook import (
     init_codebook_from_data,
     kmeans,
     kmeans_plus_plus,
+    level_names,
     restart_dead_codes,
 )
 from vqlearn.quantize import EMAVectorQuantizer, make_quantizer, nearest_code
@@ -49,13 +50,13 @@ def test_metrics_with_a_prefix_and_three_levels():
     levels[0].update(torch.arange(4))
     levels[1].update(torch.tensor([1, 1]))
     levels[2].update(torch.tensor([0, 1]))
-    metrics = codebook_metrics(levels, prefix="val/")
+    metrics = codebook_metrics(levels, level_names(3), prefix="val/")
     assert metrics == pytest.approx({
         "val/codebook_usage_0": 1.0, "val/codes_used_0": 4, "val/perplexity_0": 4.0,
         "val/codebook_usage_1": 0.25, "val/codes_used_1": 1, "val/perplexity_1": 1.0,
         "val/codebook_usage_2": 0.5, "val/codes_used_2": 2, "val/perplexity_2": 2.0,
         "val/codebook_usage": (1.0 + 0.25 + 0.5) / 3, "val/perplexity": (4.0 + 1.0 + 2.0) / 3})
-    assert codebook_metrics([levels[1]], prefix="x/") == pytest.approx(
+    assert codebook_metrics([levels[1]], [""], prefix="x/") == pytest.approx(
         {"x/codebook_usage": 0.25, "x/codes_used": 1, "x/perplexity": 1.0})
 
 

@@ -94,24 +94,23 @@ class CodebookUsage:
         return float(torch.exp(-(probs * torch.log(probs + 1e-12)).sum()))
 
 
-def level_names(n: int) -> list[str]:
-    """Metric-name suffix per quantizer: ``[""]``, ``["_top", "_bottom"]`` (VQ-VAE-2), or ``["_0", ...]``."""
-    if n == 1:
-        return [""]
-    if n == 2:
-        return ["_top", "_bottom"]
-    return [f"_{i}" for i in range(n)]
+def level_names(levels: int, bottleneck: str = "") -> list[str]:
+    """Metric-name suffixes of one bottleneck's ``levels`` codebooks: ``[bottleneck]`` for one codebook, else
+    ``[bottleneck + "_0", bottleneck + "_1", ...]`` (a residual quantizer's levels). ``bottleneck``: ``""`` for
+    a model with one bottleneck, ``"_top"`` / ``"_bottom"`` for VQ-VAE-2's."""
+    return [bottleneck] if levels == 1 else [f"{bottleneck}_{i}" for i in range(levels)]
 
 
-def codebook_metrics(usage: list[CodebookUsage], prefix: str = "") -> dict:
+def codebook_metrics(usage: list[CodebookUsage], names: list[str], prefix: str = "") -> dict:
     """``{prefix}codebook_usage``, ``codes_used`` and ``perplexity`` for each level (one
-    :class:`CodebookUsage` per quantizer), named by :func:`level_names`; with several
-    levels also the mean ``codebook_usage`` and ``perplexity`` under the plain names.
+    :class:`CodebookUsage` per quantizer), suffixed by ``names`` (a model's ``level_names``,
+    see :func:`level_names`); with several levels also the mean ``codebook_usage`` and
+    ``perplexity`` under the plain names.
 
     Reads the histograms as they are: under DDP call ``all_reduce`` on each first.
     """
     result = {}
-    for name, acc in zip(level_names(len(usage)), usage):
+    for name, acc in zip(names, usage, strict=True):
         result[f"{prefix}codebook_usage{name}"] = acc.fraction_used
         result[f"{prefix}codes_used{name}"] = acc.codes_used
         result[f"{prefix}perplexity{name}"] = acc.perplexity

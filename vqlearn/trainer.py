@@ -50,7 +50,7 @@ from vqlearn import runtime
 from vqlearn.build import (build_datasets, build_loss, build_model, check_data_fits_model, check_images_fit_model,
                            check_resumable, learning_rate, resolve_in_channels, saved_config)
 from vqlearn.checkpoint import CheckpointError, load_checkpoint, load_state_dict_checked, save_atomic, write_failure
-from vqlearn.codebook import (CodebookUsage, QuantizerInputs, codebook_metrics, init_codebook_from_data, level_names,
+from vqlearn.codebook import (CodebookUsage, QuantizerInputs, codebook_metrics, init_codebook_from_data,
                               restart_dead_codes)
 from vqlearn.config import Config, config_to_dict
 from vqlearn.data import EpochLoader
@@ -158,7 +158,7 @@ class Trainer:
 
         # Codebook statistics: one accumulator per quantizer for the log, one for restarts.
         quantizers = self.model.quantizers
-        self.levels = level_names(len(quantizers))
+        self.levels = self.model.level_names
         self.usage_log = [CodebookUsage(q.num_indices, self.device) for q in quantizers]
         self.usage_restart = [CodebookUsage(q.num_indices, self.device) for q in quantizers]
         self.codebook_rng = torch.Generator(device=self.device).manual_seed(t.seed)
@@ -335,7 +335,7 @@ class Trainer:
             row["train/codes_restarted"] = self.restarts
         for acc in self.usage_log:
             acc.all_reduce()
-        row.update(codebook_metrics(self.usage_log, prefix="train/"))
+        row.update(codebook_metrics(self.usage_log, self.levels, prefix="train/"))
         for acc in self.usage_log:
             acc.reset()
         row["steps_per_sec"] = round(steps_per_sec, 3)

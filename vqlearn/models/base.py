@@ -17,6 +17,7 @@ from typing import NamedTuple
 import torch
 import torch.nn as nn
 
+from vqlearn.codebook import level_names
 from vqlearn.quantize import Quantized
 from vqlearn.residual_quantize import ResidualVQ
 
@@ -139,6 +140,12 @@ class Tokenizer(nn.Module):
     @property
     def quantizers(self) -> list[nn.Module]:
         raise NotImplementedError
+
+    @property
+    def level_names(self) -> list[str]:
+        """Metric-name suffix of each of ``quantizers``: ``[""]`` for one codebook, ``["_0", "_1", ...]``
+        for the levels of a residual quantizer (:func:`vqlearn.codebook.level_names`)."""
+        return level_names(len(self.quantizers))
 
     def get_last_layer(self) -> torch.Tensor:
         """Weight of the decoder's last layer: where the adaptive GAN weight is measured."""

@@ -18,6 +18,7 @@ from __future__ import annotations
 import torch
 import torch.nn as nn
 
+from vqlearn.codebook import level_names
 from vqlearn.models.base import Tokenizer, VQOutput, quantizer_levels, split_codes, split_levels
 from vqlearn.quantizers import make_quantizer
 
@@ -156,6 +157,12 @@ class VQVAE2(Tokenizer):
     @property
     def quantizers(self) -> list[nn.Module]:
         return quantizer_levels(self.quantize_t) + quantizer_levels(self.quantize_b)
+
+    @property
+    def level_names(self) -> list[str]:
+        """``["_top", "_bottom"]``; a residual quantizer's levels as ``"_top_0"``, ``"_top_1"``, ..."""
+        return (level_names(len(quantizer_levels(self.quantize_t)), "_top")
+                + level_names(len(quantizer_levels(self.quantize_b)), "_bottom"))
 
     def get_last_layer(self) -> torch.Tensor:
         return self.dec.blocks[-1].weight
