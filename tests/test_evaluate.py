@@ -122,3 +122,18 @@ def test_evaluate_model_leaves_the_model_alone(checkpoints):
     metrics = evaluate_model(model, build_dataset("photos", "test", image_size=16), batch_size=8, max_batches=2)
     assert metrics["num_images"] == 16 and model.training
     assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())  # EMA codebooks did not move
+
+
+def test_evaluate_model_code_counts_per_level(checkpoints):
+    from vqlearn.build import load_model
+    from vqlearn.data import build_dataset
+
+    model, _ = load_model(checkpoints["vqvae2"])
+    data = build_dataset("photos", "test", image_size=16)
+    plain = evaluate_model(model, data, batch_size=8, max_batches=2)
+    metrics = evaluate_model(model, data, batch_size=8, max_batches=2, code_counts=True)
+    assert "code_counts" not in plain
+    top, bottom = metrics["code_counts"]
+    assert top.shape == bottom.shape == (16,) and top.device.type == "cpu"
+    assert int(top.sum()) == 16 * 2 * 2 and int(bottom.sum()) == 16 * 4 * 4  # 16 images, 2x2 top, 4x4 bottom codes
+    assert int((top > 0).sum()) == metrics["codes_used_top"] and int((bottom > 0).sum()) == metrics["codes_used_bottom"]

@@ -46,6 +46,7 @@ def evaluate_model(
     device: str | torch.device | None = None,
     autocast_dtype: torch.dtype | None = None,
     lpips_model: nn.Module | None = None,
+    code_counts: bool = False,
 ) -> dict:
     """Average PSNR/SSIM per image and the codebook statistics of ``model`` on ``data``.
 
@@ -53,6 +54,8 @@ def evaluate_model(
     (the first ``max_batches * batch_size`` images when ``max_batches`` is set).
     The model runs in eval mode (restored afterwards), so EMA codebooks do not move.
     ``lpips_model``: an LPIPS module taking two ``(B, 3, H, W)`` batches in [-1, 1].
+    ``code_counts``: also return ``"code_counts"``, one ``(num_indices,)`` CPU LongTensor per quantizer
+    (in ``model.quantizers`` order): how often each code occurred.
     """
     for name, value, least in (("batch_size", batch_size, 1), ("max_batches", max_batches, 1)):
         if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < least):
@@ -92,7 +95,9 @@ def evaluate_model(
         result["ssim"] = totals["ssim"] / count
     if lpips_model is not None:
         result["lpips"] = totals["lpips"] / count
-    result.update(codebook_metrics(usage))
+    result.update(codebook_metrics(usage, model.level_names))
+    if code_counts:
+        result["code_counts"] = [acc.counts.cpu() for acc in usage]
     result["num_images"] = count
     return result
 
