@@ -2,7 +2,7 @@
 
     python bench/vqvae_mnist.py [--steps 500] [--seconds 60] [--recipe configs/vqvae_mnist.yaml]
                                 [--set key=value ...] [--only reference|recipe] [--threads N]
-                                [--quantizers vq,vq_rotation,ema,fsq,lfq,rvq]
+                                [--quantizers vq_taming,vq,ema,vq_rotation,fsq,lfq,rvq]
 
 trains, one after the other and for the same budget each,
 
@@ -87,20 +87,13 @@ sys.path.insert(0, str(ROOT))
 
 from vqlearn.data import build_dataset  # noqa: E402
 from vqlearn.evaluate import evaluate_model  # noqa: E402
+from vqlearn.race import RACE  # noqa: E402
 from vqlearn.train import load_config, train  # noqa: E402
 
-# The recipe's quantizer swapped for each kind, at 10 bits per latent position (~1,000 codes):
-# VQ / EMA 1024 codes, FSQ [8, 5, 5, 5] = 1000, LFQ 2^10, residual VQ 2 levels x 32 codes.
-# k-means initialisation and dead-code restarts stay on where there is a learned codebook.
-QUANTIZERS = {
-    "vq": [],
-    "vq_rotation": ["quantizer.rotation_trick=true"],
-    "ema": ["quantizer.kind=ema", "quantizer.lookup_dim=null"],
-    "fsq": ["quantizer.kind=fsq", "quantizer.levels=[8, 5, 5, 5]", "quantizer.lookup_dim=null", "quantizer.init=null",
-            "quantizer.restart_every=0"],
-    "lfq": ["quantizer.kind=lfq", "quantizer.lookup_dim=null", "quantizer.init=null", "quantizer.restart_every=0"],
-    "rvq": ["quantizer.kind=rvq", "quantizer.depth=2", "model.num_codes=32", "quantizer.lookup_dim=null"],
-}
+# The recipe's quantizer swapped for each kind, at ~10 bits per latent position: the entries of the quantizer
+# race (vqlearn.race.RACE: VQ as taming trains it, the recipe's VQ, EMA, VQ + rotation trick, FSQ [8, 5, 5, 5],
+# LFQ 10 bits, residual VQ 2 x 32), with the anti-collapse tools wherever the race's entry has them.
+QUANTIZERS = {name: list(entry.overrides) for name, entry in RACE.items()}
 
 REFERENCE = {
     "model": {"family": "vqvae", "dim": 256, "num_codes": 512, "batchnorm": True},

@@ -27,7 +27,7 @@ LAYERS: dict[str, list[str]] = {
     "models: the three families": ["models"],
     "data and configuration": ["data", "config"],
     "training: config -> objects, the loop, evaluation, reference checkpoints": [
-        "build", "history", "evaluate", "trainer", "train", "pretrained", "prior",
+        "build", "history", "evaluate", "trainer", "train", "pretrained", "prior", "race",
     ],
     "book helpers: what the chapters use to show things": [
         "notebook", "plots", "layering", "diagram", "normsets", "toygan", "exercises",
