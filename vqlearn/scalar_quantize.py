@@ -20,7 +20,7 @@ Their index conventions are those of the papers' code and of
 mixed radix with the *first* channel least significant, LFQ reads the bits with
 the *first* channel most significant.
 
-Book: chapter "Quantizers after VQ-GAN" (planned).
+Book: chapter "Quantizers after VQ-GAN".
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ import math
 
 import torch
 import torch.nn as nn
+import torch.nn.functional as F
 from einops import rearrange
 
 from vqlearn.quantize import Quantized, batch_perplexity, check_indices, full_precision, straight_through
@@ -94,7 +95,7 @@ class FSQ(_Projections):
     from ``len(levels)``, 1x1 convs project in and out (``project_in``/``project_out``).
 
     ``forward: (B, dim, h, w) -> Quantized`` with ``(B, h, w)`` indices.
-    Book: chapter "Quantizers after VQ-GAN" (planned).
+    Book: chapter "Quantizers after VQ-GAN".
     """
 
     def __init__(self, levels, dim: int | None = None, eps: float = 1e-3):
@@ -181,13 +182,14 @@ class LFQ(_Projections):
 
     The first term asks each vector to be confidently one code (low per-sample
     entropy), the second asks the batch to spread over all codes (high entropy
-    of the average). The ``2^bits``-way softmax costs ``N x 2^bits`` memory: fine
-    up to ~16 bits. ``entropy_temperature=0.01`` is ``vector-quantize-pytorch``'s
+    of the average). The per-sample term factorises over the bits; the batch term's
+    average over all ``2^bits`` codes costs ``N x 2^bits`` memory: fine up to ~16 bits
+    (:meth:`entropy_terms`). ``entropy_temperature=0.01`` is ``vector-quantize-pytorch``'s
     ``inv_temperature=100``; ``entropy_weight=0.1`` its default.
 
     If the encoder's channels ``dim`` differ from ``bits``, 1x1 convs project in and out.
     ``forward: (B, dim, h, w) -> Quantized`` with ``(B, h, w)`` indices.
-    Book: chapter "Quantizers after VQ-GAN" (planned).
+    Book: chapter "Quantizers after VQ-GAN".
     """
 
     def __init__(self, bits: int, dim: int | None = None, beta: float = 0.25, entropy_weight: float = 0.1,
@@ -218,11 +220,20 @@ class LFQ(_Projections):
         return self.indices_to_codes(torch.arange(self.num_codes, device=self._powers.device))
 
     def entropy_terms(self, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """``z (N, bits)`` -> ``(per_sample_entropy, batch_entropy)``, the two scalars of the penalty."""
-        codebook = self.codebook  # (K, bits)
-        distances = z.pow(2).sum(1, keepdim=True) - 2 * z @ codebook.t() + codebook.pow(2).sum(1)  # (N, K)
-        log_q = torch.log_softmax(-distances / self.entropy_temperature, dim=1)
-        per_sample = -(log_q.exp() * log_q).sum(1).mean()
+        """``z (N, bits)`` -> ``(per_sample_entropy, batch_entropy)``, the two scalars of the penalty.
+
+        ``q(c | z)`` factorises over the bits: every code has ``||c||^2 = bits``, so
+        ``-||z - c||^2 / T = 2 z.c / T + const`` and the softmax over all ``2^bits`` codes is a product of
+        one two-way softmax per bit, ``p_i(+1) = sigmoid(4 z_i / T)``. The per-sample entropy is then the
+        sum of the bits' entropies (``N x bits`` work, not ``N x 2^bits``); the batch entropy needs the
+        average of ``q`` over the batch, which does not factorise: ``log q(c | z)`` for every code is one
+        ``(N, bits) @ (bits, 2^bits)`` product.
+        """
+        logit = 4 * z / self.entropy_temperature  # (N, bits)
+        log_plus, log_minus = F.logsigmoid(logit), F.logsigmoid(-logit)  # log p_i(+1), log p_i(-1)
+        per_sample = -(log_plus.exp() * log_plus + log_minus.exp() * log_minus).sum(1).mean()
+        plus = (self.codebook > 0).to(z.dtype)  # (K, bits): 1 where the code's bit is +1
+        log_q = log_minus.sum(1, keepdim=True) + (log_plus - log_minus) @ plus.t()  # (N, K)
         average = log_q.exp().mean(0)  # (K,)
         batch = -(average * torch.log(average.clamp(min=1e-30))).sum()
         return per_sample, batch
