@@ -17,7 +17,7 @@ from vqlearn.codebook import (
     level_names,
     restart_dead_codes,
 )
-from vqlearn.quantize import VectorQuantizer, make_quantizer
+from vqlearn.quantize import VectorQuantizer, make_codebook
 
 
 def test_codebook_usage_accumulates_over_batches():
@@ -45,7 +45,7 @@ def test_kmeans_finds_separated_clusters():
 @pytest.mark.parametrize("method", ["kmeans", "samples"])
 def test_init_codebook_from_data_puts_every_code_on_the_data(kind, method):
     torch.manual_seed(0)
-    q = make_quantizer(kind, 8, 4)
+    q = make_codebook(kind, 8, 4)
     z = 5.0 + torch.randn(4, 4, 4, 4)  # data far from the initial codebook
     init_codebook_from_data(q, z, method=method, generator=torch.Generator().manual_seed(0))
     usage = CodebookUsage(8)
@@ -56,13 +56,13 @@ def test_init_codebook_from_data_puts_every_code_on_the_data(kind, method):
 
 def test_init_codebook_needs_enough_vectors():
     with pytest.raises(ValueError, match="at least num_codes=8"):
-        init_codebook_from_data(make_quantizer("vq", 8, 4), torch.randn(1, 4, 2, 2))
+        init_codebook_from_data(make_codebook("vq", 8, 4), torch.randn(1, 4, 2, 2))
 
 
 @pytest.mark.parametrize("kind", ["vq", "ema"])
 def test_restart_dead_codes_moves_only_dead_codes(kind):
     torch.manual_seed(0)
-    q = make_quantizer(kind, 8, 4)
+    q = make_codebook(kind, 8, 4)
     before = q.codebook.clone()
     counts = torch.tensor([5, 0, 3, 0, 1, 1, 1, 0])
     z = torch.randn(2, 4, 4, 4)
@@ -140,7 +140,7 @@ def test_codebook_metrics_name_each_level_and_their_mean():
 
 
 def test_quantizer_inputs_capture_only_when_asked_and_remove_every_hook():
-    quantizers = [make_quantizer("vq", 8, 4), make_quantizer("ema", 8, 4)]
+    quantizers = [make_codebook("vq", 8, 4), make_codebook("ema", 8, 4)]
     inputs = QuantizerInputs(quantizers)
     z = torch.randn(2, 4, 3, 3, requires_grad=True)
     for q in quantizers:
@@ -164,7 +164,7 @@ def test_same_generator_seed_gives_the_same_codebook():
     z = torch.randn(2, 4, 4, 4)
     results = []
     for _ in range(2):
-        q = make_quantizer("vq", 8, 4)
+        q = make_codebook("vq", 8, 4)
         init_codebook_from_data(q, z, generator=torch.Generator(device=z.device).manual_seed(3))
         restart_dead_codes(q, z, torch.tensor([0, 1] * 4), generator=torch.Generator(device=z.device).manual_seed(4))
         results.append(q.codebook.clone())
@@ -180,9 +180,9 @@ def test_a_generator_on_another_device_is_rejected_with_the_fix():
     with pytest.raises(ValueError, match=fix):
         kmeans(z.reshape(-1, 4), 3, generator=cpu)
     with pytest.raises(ValueError, match=fix):
-        init_codebook_from_data(make_quantizer("vq", 8, 4), z, generator=cpu)
+        init_codebook_from_data(make_codebook("vq", 8, 4), z, generator=cpu)
     with pytest.raises(ValueError, match=fix):
-        restart_dead_codes(make_quantizer("vq", 8, 4), z, torch.zeros(8), generator=cpu)
+        restart_dead_codes(make_codebook("vq", 8, 4), z, torch.zeros(8), generator=cpu)
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
@@ -197,7 +197,7 @@ def test_cuda_draws_use_a_cuda_generator_and_are_seed_exact():
     assert usage.counts.device.type == "cuda"
     results = []
     for _ in range(2):
-        q = make_quantizer("ema", 8, 4).cuda()
+        q = make_codebook("ema", 8, 4).cuda()
         init_codebook_from_data(q, z, generator=torch.Generator(device="cuda").manual_seed(3))
         restart_dead_codes(q, z, usage.counts * 0, generator=torch.Generator(device="cuda").manual_seed(4))
         results.append(q.codebook.clone())

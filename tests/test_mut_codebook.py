@@ -16,7 +16,7 @@ from vqlearn.codebook import (
     level_names,
     restart_dead_codes,
 )
-from vqlearn.quantize import EMAVectorQuantizer, make_quantizer, nearest_code
+from vqlearn.quantize import EMAVectorQuantizer, make_codebook, nearest_code
 
 
 # --- statistics ---
@@ -61,7 +61,7 @@ def test_metrics_with_a_prefix_and_three_levels():
 
 
 def test_quantizer_inputs_capture_each_quantizer_in_its_slot():
-    a, b = make_quantizer("vq", 4, 2), make_quantizer("vq", 4, 2)
+    a, b = make_codebook("vq", 4, 2), make_codebook("vq", 4, 2)
     inputs = QuantizerInputs([a, b])
     assert inputs.capturing is False and len(inputs.handles) == 2
     za, zb = torch.randn(1, 2, 2, 2), torch.randn(1, 2, 2, 2)
@@ -167,7 +167,7 @@ def test_kmeans_runs_the_requested_iterations():
 
 
 def test_samples_init_copies_distinct_encoder_vectors():
-    q = make_quantizer("vq", 6, 2)
+    q = make_codebook("vq", 6, 2)
     z = torch.arange(24.0).reshape(1, 2, 3, 4)
     init_codebook_from_data(q, z, method="samples", generator=torch.Generator().manual_seed(0))
     vectors = q.to_lookup_space(z)
@@ -239,7 +239,7 @@ def test_rank0_draws_are_broadcast(gloo_group, monkeypatch):
         tensor.fill_(7.0)  # what rank 0 sent
 
     monkeypatch.setattr(codebook.dist, "broadcast", broadcast)
-    q = make_quantizer("vq", 4, 2)
+    q = make_codebook("vq", 4, 2)
     init_codebook_from_data(q, torch.randn(1, 2, 3, 3), method="samples", generator=torch.Generator().manual_seed(0))
     assert broadcasts == [((4, 2), 0)] and torch.equal(q.codebook, torch.full((4, 2), 7.0))
     assert restart_dead_codes(q, torch.randn(1, 2, 3, 3), torch.tensor([1, 0, 1, 0])) == 2
@@ -254,7 +254,7 @@ def test_outside_a_group_nothing_is_reduced(monkeypatch):
     monkeypatch.setattr(codebook.dist, "broadcast", fail)
     usage = CodebookUsage(2)
     usage.all_reduce()
-    q = make_quantizer("vq", 2, 2)
+    q = make_codebook("vq", 2, 2)
     init_codebook_from_data(q, torch.randn(1, 2, 2, 2), method="samples")
     assert nearest_code(q.codebook, q.codebook).tolist() == [0, 1]
 

@@ -15,7 +15,7 @@ from vqlearn.blocks import Downsample, Normalize, ResnetBlock, Upsample, make_at
 from vqlearn.config import Config, QuantizerConfig, TrainConfig, VQGANModel, VQVAE2Model, VQVAEModel
 from vqlearn.discriminator import ActNorm, NLayerDiscriminator
 from vqlearn.losses import VQLoss, VQLPIPSWithDiscriminator, adopt_weight, calculate_adaptive_weight
-from vqlearn.quantize import EMAVectorQuantizer, GumbelQuantizer, VectorQuantizer, make_quantizer
+from vqlearn.quantize import EMAVectorQuantizer, GumbelQuantizer, VectorQuantizer, make_codebook
 
 
 def vqgan_loss_defaults(monkeypatch):
@@ -58,7 +58,7 @@ ROWS = [
     ("config beta", lambda: QuantizerConfig().beta, 0.25, "000 §2 table: beta 0.25"),
     ("VectorQuantizer beta", lambda: VectorQuantizer(8, 2).beta, 0.25, "000 §2 table: beta 0.25"),
     ("EMA beta", lambda: EMAVectorQuantizer(8, 2).beta, 0.25, "000 §2 table: beta 0.25"),
-    ("make_quantizer beta", lambda: make_quantizer("vq", 8, 2).beta, 0.25, "000 §2 table: beta 0.25"),
+    ("make_codebook beta", lambda: make_codebook("vq", 8, 2).beta, 0.25, "000 §2 table: beta 0.25"),
     ("EMA decay, eps", lambda: (EMAVectorQuantizer(8, 2).decay, EMAVectorQuantizer(8, 2).eps), (0.99, 1e-5),
      "VQ-VAE appendix A.1 / rosinality's Quantize(decay=0.99, eps=1e-5)"),
     ("VectorQuantizer legacy", lambda: VectorQuantizer(8, 2).legacy, False,

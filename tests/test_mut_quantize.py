@@ -6,14 +6,14 @@ import pytest
 import torch
 
 from vqlearn.quantize import (
-    QUANTIZER_KINDS,
+    CODEBOOK_KINDS,
     EMAVectorQuantizer,
     GumbelQuantizer,
     Quantized,
     VectorQuantizer,
     batch_perplexity,
     check_indices,
-    make_quantizer,
+    make_codebook,
     nearest_code,
     vq_loss,
 )
@@ -304,15 +304,15 @@ def test_gumbel_eval_is_hard_even_in_soft_mode_when_sampling():
     assert out.perplexity.item() >= 1.0
 
 
-# --- make_quantizer ---
+# --- make_codebook ---
 
 
-def test_make_quantizer_passes_beta_and_options():
-    vq = make_quantizer("vq", 8, 4, beta=0.6, legacy=True, l2_normalize=True)
+def test_make_codebook_passes_beta_and_options():
+    vq = make_codebook("vq", 8, 4, beta=0.6, legacy=True, l2_normalize=True)
     assert isinstance(vq, VectorQuantizer) and (vq.beta, vq.legacy, vq.l2_normalize) == (0.6, True, True)
-    ema = make_quantizer("ema", 8, 4, beta=0.6, decay=0.9)
+    ema = make_codebook("ema", 8, 4, beta=0.6, decay=0.9)
     assert isinstance(ema, EMAVectorQuantizer) and (ema.beta, ema.decay) == (0.6, 0.9)
-    assert make_quantizer("vq", 8, 4).beta == make_quantizer("ema", 8, 4).beta == 0.25
+    assert make_codebook("vq", 8, 4).beta == make_codebook("ema", 8, 4).beta == 0.25
     with pytest.raises(ValueError) as error:
-        make_quantizer("gumbel", 8, 4)
-    assert str(error.value) == f"quantizer must be one of {QUANTIZER_KINDS}, got 'gumbel'"
+        make_codebook("gumbel", 8, 4)
+    assert str(error.value) == f"quantizer must be one of {CODEBOOK_KINDS}, got 'gumbel'"

@@ -12,7 +12,7 @@ from vqlearn.quantize import (
     GumbelQuantizer,
     VectorQuantizer,
     batch_perplexity,
-    make_quantizer,
+    make_codebook,
     nearest_code,
     straight_through,
     vq_loss,
@@ -222,9 +222,9 @@ def test_batch_perplexity_is_one_for_one_code_and_k_for_all_codes_equally():
     assert batch_perplexity(torch.arange(4).repeat(10), 4).item() == pytest.approx(4.0)
 
 
-def test_make_quantizer_rejects_unknown_kind():
+def test_make_codebook_rejects_unknown_kind():
     with pytest.raises(ValueError, match="quantizer must be one of"):
-        make_quantizer("gumbel", 8, 4)
+        make_codebook("gumbel", 8, 4)
 
 
 def test_ema_codes_stay_bounded_after_the_first_update():
@@ -236,8 +236,8 @@ def test_ema_codes_stay_bounded_after_the_first_update():
 
 
 def test_both_quantizers_take_the_codebook_size_first():
-    for q in (VectorQuantizer(16, 4), EMAVectorQuantizer(16, 4), make_quantizer("vq", 16, 4),
-              make_quantizer("ema", 16, 4)):
+    for q in (VectorQuantizer(16, 4), EMAVectorQuantizer(16, 4), make_codebook("vq", 16, 4),
+              make_codebook("ema", 16, 4)):
         assert (q.num_codes, q.num_indices, q.dim, tuple(q.codebook.shape)) == (16, 16, 4, (16, 4)), type(q)
     assert EMAVectorQuantizer(16, 4).embed.shape == (4, 16)  # rosinality's (dim, num_codes) buffer layout
 

@@ -107,7 +107,7 @@ def check_images_fit_model(config: Config, image) -> None:
 
 
 def quantizer_options(config: Config) -> tuple[str, dict]:
-    """``(kind, options)`` for :func:`vqlearn.quantize.make_quantizer`, with unset options left out."""
+    """``(kind, options)`` for :func:`vqlearn.quantizers.make_quantizer`, with unset options left out."""
     q = config.quantizer
     kind = config.resolved_quantizer_kind()
     return kind, {name: getattr(q, name) for name in QUANTIZER_OPTIONS[kind] if getattr(q, name) is not None}

@@ -35,7 +35,7 @@ Usage statistics, data initialisation and dead-code restarts live in
 :mod:`vqlearn.codebook`.
 
 Book: chapter "Vector quantization and the straight-through estimator",
-chapter "Codebook and commitment losses", chapter "Quantizers after VQ-GAN" (planned).
+chapter "Codebook and commitment losses", chapter "Quantizers after VQ-GAN".
 """
 
 from __future__ import annotations
@@ -554,10 +554,10 @@ class GumbelQuantizer(nn.Module):
         return rearrange(self.codebook[indices], "b h w d -> b d h w")
 
 
-QUANTIZER_KINDS = ("vq", "ema")
+CODEBOOK_KINDS = ("vq", "ema")
 
 
-def make_quantizer(kind: str, num_codes: int, dim: int, beta: float = 0.25, **options) -> nn.Module:
+def make_codebook(kind: str, num_codes: int, dim: int, beta: float = 0.25, **options) -> nn.Module:
     """The two nearest-code codebooks by name (every kind, FSQ/LFQ/RVQ too: :func:`vqlearn.quantizers.make_quantizer`).
 
     ``kind="vq"``: :class:`VectorQuantizer` (options: ``legacy``, ``l2_normalize``,
@@ -572,4 +572,4 @@ def make_quantizer(kind: str, num_codes: int, dim: int, beta: float = 0.25, **op
         return VectorQuantizer(num_codes, dim, beta=beta, **options)
     if kind == "ema":
         return EMAVectorQuantizer(num_codes, dim, beta=beta, **options)
-    raise ValueError(f"quantizer must be one of {QUANTIZER_KINDS}, got {kind!r}")
+    raise ValueError(f"quantizer must be one of {CODEBOOK_KINDS}, got {kind!r}")

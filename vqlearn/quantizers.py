@@ -8,11 +8,11 @@
     make_quantizer("rvq", 256, 64, depth=4)                 # residual VQ, 4 codebooks of 256
 
 This module sits above :mod:`vqlearn.quantize` (the VQ and EMA codebooks, whose
-own ``make_quantizer`` builds those two), :mod:`vqlearn.scalar_quantize` (FSQ,
+own ``make_codebook`` builds those two), :mod:`vqlearn.scalar_quantize` (FSQ,
 LFQ) and :mod:`vqlearn.residual_quantize` (residual VQ), which import the
 codebooks, so that no two of them import each other.
 
-Book: chapter "Quantizers after VQ-GAN" (planned).
+Book: chapter "Quantizers after VQ-GAN".
 """
 
 from __future__ import annotations
@@ -64,7 +64,7 @@ def lfq_bits(num_codes: int) -> int:
 def make_quantizer(kind: str, num_codes: int, dim: int, beta: float = 0.25, **options) -> nn.Module:
     """A quantizer for latents ``(B, dim, h, w)``, by kind; every one returns a :class:`~vqlearn.quantize.Quantized`.
 
-    * ``"vq"``, ``"ema"``: :func:`vqlearn.quantize.make_quantizer` (options ``legacy``,
+    * ``"vq"``, ``"ema"``: :func:`vqlearn.quantize.make_codebook` (options ``legacy``,
       ``l2_normalize``, ``lookup_dim``, ``rotation_trick``; ``decay``, ``eps``, ``rotation_trick``);
     * ``"fsq"``: :class:`~vqlearn.scalar_quantize.FSQ` with ``levels`` (default: the paper's
       levels for ``num_codes``, which must then be 256, 1024, 4096, 16384 or 65536);
@@ -85,7 +85,7 @@ def make_quantizer(kind: str, num_codes: int, dim: int, beta: float = 0.25, **op
         raise ValueError(f"a `{kind}` quantizer does not take the option(s) {', '.join(unknown)}; "
                          f"its options are {', '.join(allowed)}")
     if kind in ("vq", "ema"):
-        return quantize.make_quantizer(kind, num_codes, dim, beta, **options)
+        return quantize.make_codebook(kind, num_codes, dim, beta, **options)
     if kind == "fsq":
         return FSQ(fsq_levels(num_codes, options.get("levels")), dim)
     if kind == "lfq":

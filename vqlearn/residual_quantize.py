@@ -11,7 +11,7 @@ refines the sum. With *quantizer dropout* (SoundStream sec. 3.3) training uses o
 the first ``n`` levels, ``n`` drawn uniformly from ``1..depth``, so one model
 decodes at every bit rate: ``lookup(codes[:, :n])`` is the ``n``-level reconstruction.
 
-Book: chapter "Quantizers after VQ-GAN" (planned).
+Book: chapter "Quantizers after VQ-GAN".
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from __future__ import annotations
 import torch
 import torch.nn as nn
 
-from vqlearn.quantize import Quantized, make_quantizer, straight_through
+from vqlearn.quantize import Quantized, make_codebook, straight_through
 from vqlearn.runtime import is_distributed
 
 RESIDUAL_LEVEL_KINDS = ("vq", "ema")  # the codebook each level is
@@ -35,7 +35,7 @@ class ResidualVQ(nn.Module):
         depth: number of levels (codebooks).
         beta: commitment weight of every level.
         level_kind: each level's codebook, ``"vq"`` (learned) or ``"ema"``; built by
-            :func:`vqlearn.quantize.make_quantizer` with ``**options`` (``legacy`` for
+            :func:`vqlearn.quantize.make_codebook` with ``**options`` (``legacy`` for
             ``vq``; ``decay``, ``eps`` for ``ema``). Not ``lookup_dim``, ``l2_normalize``
             or ``rotation_trick``: a residual must be subtracted in the latent space
             itself, and the decoder's gradient passes the sum, not the levels.
@@ -63,7 +63,7 @@ class ResidualVQ(nn.Module):
     as a codebook of its own.
 
     ``forward: (B, dim, h, w) -> Quantized``.
-    Book: chapter "Quantizers after VQ-GAN" (planned).
+    Book: chapter "Quantizers after VQ-GAN".
     """
 
     def __init__(self, num_codes: int, dim: int, depth: int = 4, beta: float = 0.25, level_kind: str = "vq",
@@ -83,7 +83,7 @@ class ResidualVQ(nn.Module):
         self.depth = depth
         self.quantizer_dropout = quantizer_dropout
         self.dropout_draws = 0  # quantizer-dropout draws so far: the seed of the next one
-        levels = [make_quantizer(level_kind, num_codes, dim, beta, **options) for _ in range(depth)]
+        levels = [make_codebook(level_kind, num_codes, dim, beta, **options) for _ in range(depth)]
         self.quantizers = nn.ModuleList(levels)
 
     @property
