@@ -184,7 +184,7 @@ class DataConfig:
 @dataclass(config=SECTION)
 class QuantizerConfig:
     """The quantizer and the anti-collapse tools (chapters "Codebook and commitment losses",
-    "Quantizers after VQ-GAN" (planned)).
+    "Quantizers after VQ-GAN").
 
     ``kind``: ``vq`` (learned by gradients) or ``ema``; or ``fsq``, ``lfq``, ``rvq``
     (:func:`vqlearn.quantizers.make_quantizer`); None: the family's (VQ-VAE-2: ema,

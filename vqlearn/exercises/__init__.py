@@ -26,3 +26,4 @@ from vqlearn.exercises.chapter06 import check_ema_update
 from vqlearn.exercises.chapter13 import check_adaptive_weight_over
 from vqlearn.exercises.chapter14 import check_high_frequency_energy
 from vqlearn.exercises.chapter15 import check_causal_self_attention
+from vqlearn.exercises.chapter16 import check_fsq_codes, check_rotation_gradient
