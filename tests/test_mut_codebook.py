@@ -283,3 +283,16 @@ def test_usage_all_reduce_reduces_on_the_backends_device(backend, device, monkey
     usage.counts = counts = _MovedCounts()
     usage.all_reduce()
     assert counts.moves == [device, torch.device("cpu")] and reduced == [counts] and usage.counts is counts
+
+
+def test_metrics_names_must_match_the_levels():
+    """One name per quantizer: a missing or extra name is an error, not a silently dropped level; one named
+    level gets no separate mean."""
+    levels = [CodebookUsage(4), CodebookUsage(4)]
+    for names in (["_0"], ["_0", "_1", "_2"]):
+        with pytest.raises(ValueError):
+            codebook_metrics(levels, names)
+    one = CodebookUsage(4)
+    one.update(torch.tensor([0, 1]))
+    assert codebook_metrics([one], ["_top"]) == pytest.approx(
+        {"codebook_usage_top": 0.5, "codes_used_top": 2, "perplexity_top": 2.0})
