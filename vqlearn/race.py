@@ -34,6 +34,7 @@ import torch
 
 from vqlearn.config import Config, load_config
 from vqlearn.build import build_datasets
+from vqlearn.codebook import CodebookUsage
 from vqlearn.evaluate import evaluate_model
 from vqlearn.scalar_quantize import FSQ, LFQ
 from vqlearn.train import train
@@ -102,13 +103,15 @@ def joint_codes(codes: torch.Tensor, num_indices: int) -> torch.Tensor:
 
 
 def code_statistics(counts: torch.Tensor) -> dict:
-    """``counts (codes,)``, how often each possible code occurred -> codes used, their share, perplexity, bits."""
-    probs = counts[counts > 0].double() / counts.sum()
+    """``counts (codes,)``, how often each possible code occurred -> codes used, their share, perplexity, bits
+    (the statistics of :class:`vqlearn.codebook.CodebookUsage` over that histogram)."""
+    usage = CodebookUsage(len(counts))
+    usage.counts = counts
     return {
-        "codes_used": int((counts > 0).sum()),
+        "codes_used": usage.codes_used,
         "codes": len(counts),
-        "usage": float((counts > 0).double().mean()),
-        "perplexity": float(torch.exp(-(probs * probs.log()).sum())),
+        "usage": usage.fraction_used,
+        "perplexity": usage.perplexity,
         "bits": math.log2(len(counts)),
     }
 
